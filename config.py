@@ -1,0 +1,83 @@
+"""Every Threadroom setting, read from the environment once (``.env`` loaded first).
+
+``socketio.run`` does not go through ``flask run``, so ``.env`` is loaded here,
+explicitly, and nowhere else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dotenv import load_dotenv
+
+load_dotenv()
+
+
+def _int(name: str, default: int) -> int:
+    """Read an integer setting, falling back to ``default`` when unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _str(name: str, default: str = "") -> str:
+    """Read a string setting, stripped; ``default`` when unset or blank."""
+    return os.environ.get(name, "").strip() or default
+
+
+def _list(name: str, default: str = "") -> list[str]:
+    """Read a comma-separated setting as a list of non-empty items."""
+    return [item.strip() for item in _str(name, default).split(",") if item.strip()]
+
+
+DEFAULT_OPENAI_MODEL = "gpt-5.4-mini"
+DEFAULT_INSTRUCTIONS = (
+    "You are a helpful assistant taking part in a group chat. Several people share "
+    "this conversation; each user message is tagged with the name of who wrote it. "
+    "Address people by name when it helps, keep answers short and friendly, and use "
+    "the tools you have when they fit the question."
+)
+
+
+class Config:
+    """Application settings; ``create_app(config=...)`` overrides any of them."""
+
+    SECRET_KEY = _str("SECRET_KEY", "dev-only-change-me")
+    HOST = _str("HOST", "127.0.0.1")
+    PORT = _int("PORT", 5020)
+
+    # Model backends (see README "Configuration").
+    OPENAI_API_KEY = _str("OPENAI_API_KEY")
+    MODEL_BASE_URL = _str("MODEL_BASE_URL")
+    MODEL = _str("MODEL")
+    MODEL_CONNECT_TIMEOUT_S = _int("MODEL_CONNECT_TIMEOUT_S", 10)
+    MODEL_READ_TIMEOUT_S = _int("MODEL_READ_TIMEOUT_S", 120)
+    MODEL_STALL_TIMEOUT_S = _int("MODEL_STALL_TIMEOUT_S", 60)
+    MODEL_CONTEXT_CHARS = _int("MODEL_CONTEXT_CHARS", 48000)
+    ASSISTANTS_BASE_URL = _str("ASSISTANTS_BASE_URL")
+    OPENAI_ASSISTANT_ID = _str("OPENAI_ASSISTANT_ID")
+    ASSISTANT_NAME = _str("ASSISTANT_NAME")
+    ASSISTANT_INSTRUCTIONS = _str("ASSISTANT_INSTRUCTIONS", DEFAULT_INSTRUCTIONS)
+
+    # The embedded engine.
+    ENGINE_DB = _str("ENGINE_DB")  # blank: instance/threadroom.sqlite3
+    ENGINE_API_KEY = _str("ENGINE_API_KEY")
+    DEMO_DELAY_MS = _int("DEMO_DELAY_MS", 60)
+    RUN_EXPIRY_S = _int("RUN_EXPIRY_S", 600)
+
+    # The room and its turns.
+    POLL_INTERVAL_MS = _int("POLL_INTERVAL_MS", 250)
+    RUN_TIMEOUT_S = _int("RUN_TIMEOUT_S", 120)
+    EMPTY_ROOM_TTL_S = _int("EMPTY_ROOM_TTL_S", 300)
+    MAX_MESSAGE_CHARS = _int("MAX_MESSAGE_CHARS", 4000)
+    STREAM_MODE = _str("STREAM_MODE", "stream")  # "stream" or "mock"
+
+    # Socket.IO.
+    CORS_ALLOWED_ORIGINS = _list("CORS_ALLOWED_ORIGINS")
+    SOCKETIO_MESSAGE_QUEUE = _str("SOCKETIO_MESSAGE_QUEUE")
+    REDIS_URL = _str("REDIS_URL")
+    ASYNC_MODE = _str("ASYNC_MODE") or None  # None: Flask-SocketIO picks
+
+    @classmethod
+    def as_dict(cls) -> dict:
+        """Return the settings as a plain mapping for ``app.config``."""
+        return {key: getattr(cls, key) for key in dir(cls) if key.isupper()}
