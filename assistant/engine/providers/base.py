@@ -115,5 +115,5 @@ class Provider(Protocol):
     name: str
 
     def stream(self, request: ModelRequest) -> Iterator[ProviderEvent]:
-        """Yield events as the model produces them; raise ``ProviderError`` on failure."""
+        """Yield events as the model makes them; raise ``ProviderError`` on errors."""
         ...

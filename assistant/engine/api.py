@@ -1,0 +1,238 @@
+"""The engine's WSGI app: the Assistants API routes under ``/v1``, JSON and SSE.
+
+Every error leaves as OpenAI's JSON error body, never an HTML page, and with
+``x-should-retry: false``: the SDK retries 5xx without an idempotency key, so a
+retried POST would create a second run.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import TYPE_CHECKING
+from typing import Any
+
+from flask import Blueprint
+from flask import Flask
+from flask import Response
+from flask import current_app
+from flask import jsonify
+from flask import request
+from werkzeug.exceptions import HTTPException
+
+from .errors import EngineError
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .engine import RunReply
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("assistants_api", __name__, url_prefix="/v1")
+
+SERVER_ERROR = (
+    "The server had an error processing your request. Sorry about that! You can retry"
+    " your request, or contact us through our help center at help.openai.com if you"
+    " keep seeing this error."
+)
+NO_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an"
+    " Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+)
+
+
+def create_api(engine: Engine, api_key: str | None = None) -> Flask:
+    """Create the WSGI app over ``engine``; with ``api_key``, require it as Bearer."""
+    app = Flask(__name__)
+    app.extensions["assistants_engine"] = engine
+    app.config["ENGINE_API_KEY"] = api_key
+    app.register_blueprint(bp)
+    app.register_error_handler(EngineError, engine_error)
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(Exception, unexpected_error)
+    if api_key:
+        app.before_request(check_api_key)
+    return app
+
+
+def get_engine() -> Engine:
+    """Return the engine of the current app."""
+    return current_app.extensions["assistants_engine"]
+
+
+# Errors and authentication ----------------------------------------------------
+
+
+def error_response(error: EngineError) -> Response:
+    """Return an error as a JSON response that the SDK does not retry."""
+    response = jsonify(error.body())
+    response.status_code = error.status
+    response.headers["x-should-retry"] = "false"
+    return response
+
+
+def engine_error(error: EngineError) -> Response:
+    """Answer an ``EngineError`` with its JSON body."""
+    return error_response(error)
+
+
+def http_error(error: HTTPException) -> Response:
+    """Answer routing errors (404, 405, …) with JSON instead of HTML."""
+    message = error.description or error.name
+    if error.code == 404:
+        message = f"Invalid URL ({request.method} {request.path})"
+    return error_response(EngineError(message, status=error.code or 500))
+
+
+def unexpected_error(error: Exception) -> Response:
+    """Log an unexpected exception and answer a JSON 500."""
+    log.exception("Unexpected error in %s %s", request.method, request.path)
+    return error_response(EngineError(SERVER_ERROR, status=500, type="server_error"))
+
+
+def check_api_key() -> Response | None:
+    """Refuse requests without the right Bearer key (401, OpenAI's wording)."""
+    expected = current_app.config["ENGINE_API_KEY"]
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    given = given.strip()
+    if scheme.lower() == "bearer" and hmac.compare_digest(
+        given.encode(), expected.encode()
+    ):
+        return None
+    message = NO_KEY
+    if given:
+        message = (
+            f"Incorrect API key provided: {mask_key(given)}. You can find your API key"
+            " at https://platform.openai.com/account/api-keys."
+        )
+    code = "invalid_api_key" if given else None
+    return error_response(EngineError(message, status=401, code=code))
+
+
+def mask_key(key: str) -> str:
+    """Show at most the first 3 and last 4 characters of a key."""
+    if len(key) <= 8:
+        return "*" * len(key)
+    return f"{key[:3]}{'*' * 4}{key[-4:]}"
+
+
+# Bodies and replies -----------------------------------------------------------
+
+
+def body() -> dict[str, Any]:
+    """Return the JSON object body; an empty body counts as ``{}``."""
+    if not request.get_data(cache=True):
+        return {}
+    data = request.get_json(silent=True, force=True)
+    if data is None:
+        raise EngineError(
+            "We could not parse the JSON body of your request. The OpenAI API expects a"
+            " JSON payload, but what was sent was not valid JSON."
+        )
+    if not isinstance(data, dict):
+        raise EngineError("Invalid body: expected a JSON object.")
+    return data
+
+
+def run_reply(reply: RunReply) -> Response:
+    """Return a run as JSON, or its event stream when the request asked to stream."""
+    run, subscription = reply
+    if subscription is None:
+        return jsonify(run)
+    return Response(
+        subscription.frames(),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+# Routes -----------------------------------------------------------------------
+
+
+@bp.post("/assistants")
+def create_assistant() -> Response:
+    """Create an assistant."""
+    return jsonify(get_engine().create_assistant(body()))
+
+
+@bp.get("/assistants")
+def list_assistants() -> Response:
+    """List assistants."""
+    return jsonify(get_engine().list_assistants(request.args))
+
+
+@bp.get("/assistants/<assistant_id>")
+def get_assistant(assistant_id: str) -> Response:
+    """Retrieve an assistant."""
+    return jsonify(get_engine().get_assistant(assistant_id))
+
+
+@bp.post("/assistants/<assistant_id>")
+def modify_assistant(assistant_id: str) -> Response:
+    """Modify an assistant."""
+    return jsonify(get_engine().modify_assistant(assistant_id, body()))
+
+
+@bp.post("/threads")
+def create_thread() -> Response:
+    """Create a thread."""
+    return jsonify(get_engine().create_thread(body()))
+
+
+@bp.get("/threads/<thread_id>")
+def get_thread(thread_id: str) -> Response:
+    """Retrieve a thread."""
+    return jsonify(get_engine().get_thread(thread_id))
+
+
+@bp.delete("/threads/<thread_id>")
+def delete_thread(thread_id: str) -> Response:
+    """Delete a thread with its messages and runs."""
+    return jsonify(get_engine().delete_thread(thread_id))
+
+
+@bp.post("/threads/<thread_id>/messages")
+def create_message(thread_id: str) -> Response:
+    """Add a message to a thread."""
+    return jsonify(get_engine().create_message(thread_id, body()))
+
+
+@bp.get("/threads/<thread_id>/messages")
+def list_messages(thread_id: str) -> Response:
+    """List a thread's messages."""
+    return jsonify(get_engine().list_messages(thread_id, request.args))
+
+
+@bp.get("/threads/<thread_id>/messages/<message_id>")
+def get_message(thread_id: str, message_id: str) -> Response:
+    """Retrieve a message."""
+    return jsonify(get_engine().get_message(thread_id, message_id))
+
+
+@bp.post("/threads/<thread_id>/runs")
+def create_run(thread_id: str) -> Response:
+    """Create a run: JSON ``queued`` at once, or its SSE stream."""
+    return run_reply(get_engine().create_run(thread_id, body()))
+
+
+@bp.get("/threads/<thread_id>/runs/<run_id>")
+def get_run(thread_id: str, run_id: str) -> Response:
+    """Retrieve a run, with a polling hint when configured."""
+    engine = get_engine()
+    response = jsonify(engine.get_run(thread_id, run_id))
+    if engine.poll_after_ms is not None:
+        response.headers["openai-poll-after-ms"] = str(engine.poll_after_ms)
+    return response
+
+
+@bp.post("/threads/<thread_id>/runs/<run_id>/submit_tool_outputs")
+def submit_tool_outputs(thread_id: str, run_id: str) -> Response:
+    """Submit tool outputs: JSON ``queued`` at once, or the continued SSE stream."""
+    return run_reply(get_engine().submit_tool_outputs(thread_id, run_id, body()))
+
+
+@bp.post("/threads/<thread_id>/runs/<run_id>/cancel")
+def cancel_run(thread_id: str, run_id: str) -> Response:
+    """Cancel a run; it answers ``cancelling``."""
+    return jsonify(get_engine().cancel_run(thread_id, run_id))

@@ -1,0 +1,331 @@
+"""The ``Engine`` facade: every operation of the Assistants API the routes call.
+
+State changes that must be atomic (the busy-thread check and the insert that follows
+it, run status transitions) happen under one lock shared with the runner.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from . import bodies
+from . import objects
+from . import validation as v
+from .errors import EngineError
+from .errors import not_found
+from .providers import select_provider
+from .providers.base import Provider
+from .providers.demo import DemoProvider
+from .runner import RunRunner
+from .runner import Subscription
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+RunReply = tuple[dict[str, Any], Subscription | None]
+
+
+class Engine:
+    """An embedded Assistants API: a store, a run runner and two WSGI front doors."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        default_provider: Provider | None = None,
+        demo_delay_ms: int = 0,
+        spawn: Callable[..., Any] | None = None,
+        run_expiry_s: int = 600,
+        poll_after_ms: int | None = None,
+    ) -> None:
+        self.store = store
+        self.lock = threading.RLock()
+        self.run_expiry_s = run_expiry_s
+        self.poll_after_ms = poll_after_ms
+        demo = DemoProvider(demo_delay_ms)
+        self.runner = RunRunner(
+            store,
+            self.lock,
+            lambda model: select_provider(model, default_provider, demo),
+            spawn,
+        )
+        self._wsgi_app: Callable | None = None
+
+    # Front doors --------------------------------------------------------------
+
+    @property
+    def wsgi_app(self) -> Callable:
+        """Return the WSGI app without authentication (for in-process clients)."""
+        if self._wsgi_app is None:
+            from .api import create_api
+
+            self._wsgi_app = create_api(self)
+        return self._wsgi_app
+
+    def http_app(self, api_key: str) -> Callable:
+        """Return a WSGI app that requires ``Authorization: Bearer <api_key>``."""
+        from .api import create_api
+
+        return create_api(self, api_key=api_key)
+
+    def close(self) -> None:
+        """Stop accepting work, cancel in-flight runs and close the store."""
+        self.runner.close()
+        with self.lock:
+            self.store.close()
+
+    def _check_open(self) -> None:
+        """Refuse new work once the engine is closing."""
+        if self.runner.closed:
+            raise EngineError(
+                "The engine is shutting down.", status=503, type="server_error"
+            )
+
+    # Assistants ---------------------------------------------------------------
+
+    def create_assistant(self, body: dict) -> dict[str, Any]:
+        """Create an assistant."""
+        self._check_open()
+        fields = bodies.assistant_fields(body, partial=False)
+        return self.store.insert("assistants", objects.assistant(fields))
+
+    def get_assistant(self, assistant_id: str) -> dict[str, Any]:
+        """Return an assistant or raise 404."""
+        assistant = self.store.get("assistants", assistant_id)
+        if assistant is None:
+            raise not_found("assistant", assistant_id)
+        return assistant
+
+    def modify_assistant(self, assistant_id: str, body: dict) -> dict[str, Any]:
+        """Change the fields a modify body names."""
+        fields = bodies.assistant_fields(body, partial=True)
+        with self.lock:
+            assistant = self.get_assistant(assistant_id)
+            assistant.update(fields)
+            return self.store.update("assistants", assistant)
+
+    def list_assistants(self, args: dict) -> dict[str, Any]:
+        """Return a page of assistants."""
+        return self._page("assistants", "assistant", args, {})
+
+    # Threads ------------------------------------------------------------------
+
+    def create_thread(self, body: dict) -> dict[str, Any]:
+        """Create a thread, with its initial ``messages`` if any."""
+        self._check_open()
+        messages = bodies.messages_list(body, "messages")
+        metadata = v.metadata(body)
+        thread = objects.thread(metadata, v.field(body, "tool_resources", "object"))
+        with self.lock:
+            self.store.insert("threads", thread)
+            for fields in messages:
+                self._insert_message(thread["id"], fields)
+        return thread
+
+    def get_thread(self, thread_id: str) -> dict[str, Any]:
+        """Return a thread or raise 404."""
+        thread = self.store.get("threads", thread_id)
+        if thread is None:
+            raise not_found("thread", thread_id)
+        return thread
+
+    def delete_thread(self, thread_id: str) -> dict[str, Any]:
+        """Delete a thread and everything in it, cancelling its active run first."""
+        with self.lock:
+            self.get_thread(thread_id)
+            active = self.store.active_run(thread_id)
+            if active and active["status"] != "cancelling":
+                self._cancel(active)
+            self.store.delete_thread(thread_id)
+        return {"id": thread_id, "object": "thread.deleted", "deleted": True}
+
+    # Messages -----------------------------------------------------------------
+
+    def create_message(self, thread_id: str, body: dict) -> dict[str, Any]:
+        """Add a message to an idle thread."""
+        self._check_open()
+        fields = bodies.message_fields(body)
+        with self.lock:
+            self.get_thread(thread_id)
+            active = self._active_run(thread_id)
+            if active:
+                raise EngineError(
+                    f"Can't add messages to {thread_id} while a run {active['id']}"
+                    " is active."
+                )
+            return self._insert_message(thread_id, fields)
+
+    def _insert_message(self, thread_id: str, fields: dict) -> dict[str, Any]:
+        """Store a new message in a thread."""
+        role, content = fields["role"], fields["content"]
+        extra = {key: fields[key] for key in ("attachments", "metadata")}
+        return self.store.insert(
+            "messages", objects.message(thread_id, role, content, **extra)
+        )
+
+    def get_message(self, thread_id: str, message_id: str) -> dict[str, Any]:
+        """Return a message of a thread or raise 404."""
+        self.get_thread(thread_id)
+        message = self.store.get("messages", message_id)
+        if message is None or message["thread_id"] != thread_id:
+            raise not_found("message", message_id)
+        return message
+
+    def list_messages(self, thread_id: str, args: dict) -> dict[str, Any]:
+        """Return a page of a thread's messages, optionally of one run."""
+        self.get_thread(thread_id)
+        filters = {"thread_id": thread_id}
+        if args.get("run_id"):
+            filters["run_id"] = args["run_id"]
+        return self._page("messages", "message", args, filters)
+
+    def _page(self, kind: str, label: str, args: dict, filters: dict) -> dict[str, Any]:
+        """Return a list object for one page of ``kind``."""
+        limit, order, after, before = v.list_query(args)
+        cursors = {}
+        for name, obj_id in (("after", after), ("before", before)):
+            if obj_id is not None:
+                cursors[name] = self.store.seq_of(kind, obj_id)
+                if cursors[name] is None:
+                    raise EngineError(
+                        f"No {label} found with id '{obj_id}'.", param=name
+                    )
+        data, has_more = self.store.page(
+            kind, limit=limit, order=order, filters=filters, **cursors
+        )
+        return {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": has_more,
+        }
+
+    # Runs ---------------------------------------------------------------------
+
+    def create_run(self, thread_id: str, body: dict) -> RunReply:
+        """Create a run (after its ``additional_messages``) and start it."""
+        self._check_open()
+        assistant_id = v.field(body, "assistant_id", "string", required=True)
+        stream = v.field(body, "stream", "boolean")
+        extra_messages = bodies.messages_list(body, "additional_messages")
+        with self.lock:
+            self.get_thread(thread_id)
+            fields = bodies.run_fields(body, self.get_assistant(assistant_id))
+            active = self._active_run(thread_id)
+            if active:
+                raise EngineError(
+                    f"Thread {thread_id} already has an active run {active['id']}."
+                )
+            for message in extra_messages:
+                self._insert_message(thread_id, message)
+            run = self.store.insert(
+                "runs", objects.run(thread_id, fields, self.run_expiry_s)
+            )
+            subscription = self._subscribe(
+                run["id"], stream, [("created", run), ("queued", run)]
+            )
+            self.runner.start(run["id"])
+        return run, subscription
+
+    def _subscribe(
+        self, run_id: str, stream: bool | None, first: list[tuple[str, dict]]
+    ) -> Subscription | None:
+        """Subscribe a streaming request and queue its first events at once."""
+        if not stream:
+            return None
+        subscription = self.runner.subscribe(run_id)
+        for event, data in first:
+            prefix = (
+                "thread.run.step."
+                if data["object"] == "thread.run.step"
+                else "thread.run."
+            )
+            self.runner.publish(run_id, prefix + event, data)
+        return subscription
+
+    def get_run(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        """Return a run of a thread (expiring it if overdue) or raise 404."""
+        self.get_thread(thread_id)
+        run = self.store.get("runs", run_id)
+        if run is None or run["thread_id"] != thread_id:
+            raise not_found("run", run_id)
+        return self.runner.expire_if_due(run)
+
+    def _active_run(self, thread_id: str) -> dict[str, Any] | None:
+        """Return the thread's active run, after expiring it if overdue."""
+        active = self.store.active_run(thread_id)
+        if active and self.runner.expire_if_due(active)["status"] == "expired":
+            return None
+        return active
+
+    def submit_tool_outputs(self, thread_id: str, run_id: str, body: dict) -> RunReply:
+        """Complete the waiting tool step with its outputs and resume the run."""
+        self._check_open()
+        stream = v.field(body, "stream", "boolean")
+        with self.lock:
+            run = self.get_run(thread_id, run_id)
+            if run["status"] != "requires_action":
+                raise EngineError(
+                    f"Runs in status '{run['status']}' do not accept tool outputs."
+                )
+            calls = run["required_action"]["submit_tool_outputs"]["tool_calls"]
+            outputs = bodies.tool_outputs(body, [call["id"] for call in calls])
+            step = self._complete_tool_step(run_id, outputs)
+            run.update(status="queued", required_action=None)
+            self.store.update("runs", run)
+            subscription = self._subscribe(
+                run_id, stream, [("completed", step), ("queued", run)]
+            )
+            self.runner.start(run_id)
+        return run, subscription
+
+    def _complete_tool_step(
+        self, run_id: str, outputs: dict[str, str]
+    ) -> dict[str, Any]:
+        """Store the outputs in the open tool step and mark it completed."""
+        steps = self.store.select("steps", run_id=run_id, status="in_progress")
+        step = steps[-1]
+        for call in step["step_details"]["tool_calls"]:
+            call["function"]["output"] = outputs[call["id"]]
+        step.update(status="completed", completed_at=objects.now())
+        return self.store.update("steps", step)
+
+    def cancel_run(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        """Ask an active run to stop; it answers ``cancelling`` at once."""
+        with self.lock:
+            run = self.get_run(thread_id, run_id)
+            if run["status"] not in ("queued", "in_progress", "requires_action"):
+                raise EngineError(f"Cannot cancel run with status '{run['status']}'.")
+            return self._cancel(run)
+
+    def _cancel(self, run: dict[str, Any]) -> dict[str, Any]:
+        """Mark a run ``cancelling``, announce it and flag its execution."""
+        waiting = run["status"] == "requires_action"
+        run["status"] = "cancelling"
+        self.store.update("runs", run)
+        self.runner.publish(run["id"], "thread.run.cancelling", run)
+        self.runner.cancel(run["id"], waiting=waiting)
+        return run
+
+
+def create_engine(
+    db_path: str = ":memory:",
+    default_provider: Provider | None = None,
+    demo_delay_ms: int = 0,
+    spawn: Callable[..., Any] | None = None,
+    run_expiry_s: int = 600,
+    poll_after_ms: int | None = None,
+) -> Engine:
+    """Open (or create) the store at ``db_path`` and return an engine over it."""
+    return Engine(
+        Store(db_path),
+        default_provider=default_provider,
+        demo_delay_ms=demo_delay_ms,
+        spawn=spawn,
+        run_expiry_s=run_expiry_s,
+        poll_after_ms=poll_after_ms,
+    )

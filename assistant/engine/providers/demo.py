@@ -1,0 +1,241 @@
+"""The offline demo model: deterministic, word by word, and honest about what it is.
+
+It never claims to be a real model.  Its reply greets the latest speaker by name and
+repeats, briefly, who said what in the room.  It understands a few requests:
+
+- "who are you" / "what model": it says it is Threadroom's offline demo model;
+- the time ("what time is it", "time in Tokyo") -> ``get_current_time``;
+- cat trivia or a cat fact -> ``get_daily_cat_trivia``;
+- a cat picture or photo -> ``get_cat_picture_of_the_day``;
+- arithmetic ("2+3*4", "what is 12 / 4") -> ``calculate``;
+- a tool's own name typed in the message -> that tool.
+
+Tools are called only when the request offers them.  When the last turns are the
+outputs of its calls, it answers from them.  "please fail" or "simulate failure"
+makes it raise ``ProviderError("The demo model was asked to fail.")``, which tests
+use to exercise the failure path of a run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from .base import Finish
+from .base import ModelRequest
+from .base import ProviderError
+from .base import ProviderEvent
+from .base import TextDelta
+from .base import ToolCall
+from .base import ToolCallDelta
+from .base import Turn
+from .base import Usage
+
+CITIES = {
+    "tokyo": "Asia/Tokyo",
+    "london": "Europe/London",
+    "paris": "Europe/Paris",
+    "berlin": "Europe/Berlin",
+    "new york": "America/New_York",
+    "los angeles": "America/Los_Angeles",
+    "san francisco": "America/Los_Angeles",
+    "sydney": "Australia/Sydney",
+    "mumbai": "Asia/Kolkata",
+}
+FAIL = re.compile(r"\bplease fail\b|\bsimulate (?:a )?failure\b", re.I)
+IDENTITY = re.compile(r"\bwho are you\b|\bwhat model\b|\bwhich model\b", re.I)
+TIME = re.compile(
+    r"\bwhat time\b|\bwhat's the time\b|\btime in\b|\bcurrent time\b", re.I
+)
+CAT = re.compile(r"\bcats?\b|\bkitt(?:y|en)s?\b", re.I)
+TRIVIA = re.compile(r"\btrivia\b|\bfacts?\b", re.I)
+PICTURE = re.compile(r"\bpictures?\b|\bphotos?\b|\bimages?\b|\bpics?\b", re.I)
+NUMBER = r"\(*\s*\d+(?:\.\d+)?\s*\)*"
+EXPRESSION = re.compile(rf"{NUMBER}(?:\s*[-+*/%^]\s*{NUMBER})+")
+MATH_WORDS = re.compile(
+    r"\bwhat(?: is|'s)\b|\bcalculate\b|\bcompute\b|\bhow much\b", re.I
+)
+QUOTE_WORDS = 12
+OTHER_SPEAKERS = 2
+
+
+class DemoProvider:
+    """Offline, deterministic stand-in for a model."""
+
+    name = "demo"
+
+    def __init__(self, delay_ms: int = 0) -> None:
+        self.delay_s = max(delay_ms, 0) / 1000
+
+    def stream(self, request: ModelRequest) -> Iterator[ProviderEvent]:
+        """Yield a tool call or a reply, word by word, then the usage."""
+        prompt_tokens = count_words(request.instructions) + sum(
+            count_words(turn.content) for turn in request.turns
+        )
+        outputs = trailing_tool_outputs(request.turns)
+        if outputs:
+            reply = " ".join(answer_tool(call, output) for call, output in outputs)
+        else:
+            latest = latest_user_turn(request.turns)
+            text = latest.content if latest else ""
+            if FAIL.search(text):
+                raise ProviderError("The demo model was asked to fail.")
+            call = choose_tool(text, offered_tools(request))
+            if call:
+                yield from tool_call_deltas(*call)
+                yield Usage(prompt_tokens, 10)
+                yield Finish("tool_calls")
+                return
+            reply = compose_reply(request.turns)
+        for index, word in enumerate(re.findall(r"\S+\s*", reply)):
+            if index and self.delay_s:
+                time.sleep(self.delay_s)
+            yield TextDelta(word)
+        yield Usage(prompt_tokens, count_words(reply))
+
+
+def count_words(text: str) -> int:
+    """Return a rough token count: the number of words."""
+    return len(text.split())
+
+
+def latest_user_turn(turns: tuple[Turn, ...]) -> Turn | None:
+    """Return the most recent user turn."""
+    return next((turn for turn in reversed(turns) if turn.role == "user"), None)
+
+
+def offered_tools(request: ModelRequest) -> set[str]:
+    """Return the function names the request allows calling."""
+    if request.tool_choice == "none":
+        return set()
+    return {tool["function"]["name"] for tool in request.tools if tool.get("function")}
+
+
+def choose_tool(text: str, names: set[str]) -> tuple[str, dict] | None:
+    """Pick the tool a message asks for, with its arguments, if offered."""
+    lowered = text.lower()
+    wanted = next((name for name in sorted(names) if name.lower() in lowered), None)
+    if wanted is None:
+        if TIME.search(text):
+            wanted = "get_current_time"
+        elif CAT.search(text) and TRIVIA.search(text):
+            wanted = "get_daily_cat_trivia"
+        elif CAT.search(text) and PICTURE.search(text):
+            wanted = "get_cat_picture_of_the_day"
+        elif find_expression(text):
+            wanted = "calculate"
+    if wanted not in names:
+        return None
+    if wanted == "get_current_time":
+        return wanted, {"timezone": find_timezone(lowered)}
+    if wanted == "calculate":
+        return wanted, {"expression": find_expression(text, loose=True) or text}
+    return wanted, {}
+
+
+def find_timezone(lowered: str) -> str:
+    """Return the IANA zone of a city named in the text, else "UTC"."""
+    return next((zone for city, zone in CITIES.items() if city in lowered), "UTC")
+
+
+def find_expression(text: str, loose: bool = False) -> str | None:
+    """Return an arithmetic expression the text asks to evaluate."""
+    match = EXPRESSION.search(text)
+    if not match:
+        return None
+    expression = " ".join(match.group().split())
+    bare = text.strip(" ?!.=").strip() == match.group().strip()
+    return expression if loose or bare or MATH_WORDS.search(text) else None
+
+
+def tool_call_deltas(name: str, arguments: dict) -> Iterator[ToolCallDelta]:
+    """Yield one call: id and name first, then the JSON arguments in 2-4 pieces."""
+    yield ToolCallDelta(index=0, id=f"call_{uuid.uuid4().hex}", name=name)
+    encoded = json.dumps(arguments)
+    pieces = min(4, max(2, len(encoded) // 8))
+    size = math.ceil(len(encoded) / pieces)
+    for start in range(0, len(encoded), size):
+        yield ToolCallDelta(index=0, arguments=encoded[start : start + size])
+
+
+def trailing_tool_outputs(turns: tuple[Turn, ...]) -> list[tuple[ToolCall, str]]:
+    """Return (call, output) pairs when the last turns answer the model's calls."""
+    outputs: list[Turn] = []
+    for turn in reversed(turns):
+        if turn.role != "tool":
+            calls = {call.id: call for call in turn.tool_calls}
+            return [
+                (calls[out.tool_call_id], out.content)
+                for out in reversed(outputs)
+                if out.tool_call_id in calls
+            ]
+        outputs.append(turn)
+    return []
+
+
+def parse_json(text: str) -> Any:
+    """Decode JSON text, or return None."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def answer_tool(call: ToolCall, output: str) -> str:
+    """Say what a tool returned, in one sentence."""
+    data = parse_json(output)
+    data = data if isinstance(data, dict) else {}
+    if output.startswith("Error") or "error" in data:
+        return f"The tool {call.name} reported an error: {data.get('error', output)}"
+    args = parse_json(call.arguments) or {}
+    if call.name == "get_current_time":
+        zone = data.get("timezone") or args.get("timezone", "UTC")
+        when = data.get("time") or output
+        date = f" on {data['date']}" if data.get("date") else ""
+        return f"The current time in {zone} is {when}{date}."
+    if call.name == "calculate":
+        expression = data.get("expression") or args.get("expression", "")
+        return f"{expression} = {data.get('result', output)}"
+    if call.name == "get_daily_cat_trivia":
+        return f"Cat trivia: {data.get('trivia', output)}"
+    if call.name == "get_cat_picture_of_the_day" and data.get("url"):
+        title = f" ({data['title']})" if data.get("title") else ""
+        return f"![Cat picture of the day]({data['url']}){title}"
+    return f"The tool {call.name} returned: {output}"
+
+
+def quote(text: str) -> str:
+    """Return a short quotation of a message."""
+    words = text.split()
+    short = " ".join(words[:QUOTE_WORDS])
+    return f"“{short}…”" if len(words) > QUOTE_WORDS else f"“{short}”"
+
+
+def compose_reply(turns: tuple[Turn, ...]) -> str:
+    """Greet the latest speaker and show who said what earlier in the room."""
+    users = [turn for turn in turns if turn.role == "user"]
+    if not users:
+        return "Hello! I am the offline demo model. Say something and I will echo it."
+    latest = users[-1]
+    who = latest.speaker or "there"
+    if IDENTITY.search(latest.content):
+        return (
+            f"Hi {who}! I am Threadroom's offline demo model, not a real AI model: I"
+            " repeat what I hear and can call the built-in tools."
+        )
+    parts = [f"Hi {who}! You said: {quote(latest.content)}."]
+    seen = {latest.speaker}
+    for turn in reversed(users[:-1]):
+        if len(seen) > OTHER_SPEAKERS:
+            break
+        if turn.speaker not in seen:
+            seen.add(turn.speaker)
+            parts.append(
+                f"Earlier, {turn.speaker or 'someone'} said: {quote(turn.content)}."
+            )
+    return " ".join(parts)
