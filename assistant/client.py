@@ -1,4 +1,4 @@
-"""Build the official ``openai`` SDK client, for the embedded engine or a remote server."""
+"""Build the official ``openai`` SDK client for the embedded engine or a remote one."""
 
 from __future__ import annotations
 

@@ -1,0 +1,64 @@
+"""Threadroom: one AI assistant in a shared group chat.
+
+``python app.py`` serves the app on eventlet; ``gunicorn -k eventlet -w 1
+'app:create_app()'`` does the same under gunicorn.  Monkey-patching is the entry
+point's job and happens in ``__main__`` only, so tests and other servers import this
+module untouched (switching to gevent is a one-line change here).
+"""
+
+from __future__ import annotations
+
+if (
+    __name__ == "__main__"
+):  # pragma: no cover - the entry point, exercised by a subprocess test
+    import eventlet
+
+    eventlet.monkey_patch()
+
+import logging
+import os
+from collections.abc import Mapping
+
+from flask import Flask
+
+from assistant.setup import init_assistant
+from config import Config
+from routes import init_routes
+from sockets import init_sockets
+from sockets import socketio
+
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
+    """Create and configure an instance of the Threadroom application.
+
+    :param config: settings that override ``Config`` (tests pass their own).
+    :param assistant: an ``AssistantService`` to use instead of building one.
+    """
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(Config.as_dict())
+    if config:
+        app.config.from_mapping(config)
+    if not app.config["ENGINE_DB"]:
+        os.makedirs(app.instance_path, exist_ok=True)
+        app.config["ENGINE_DB"] = os.path.join(app.instance_path, "threadroom.sqlite3")
+    logging.basicConfig(
+        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    init_sockets(app)
+    init_assistant(app, assistant)
+    init_routes(app)
+    return app
+
+
+if __name__ == "__main__":  # pragma: no cover
+    application = create_app({"ASYNC_MODE": "eventlet"})
+    socketio.run(
+        application,
+        host=application.config["HOST"],
+        port=application.config["PORT"],
+        log_output=False,
+        # eventlet's WSGI server stops accepting at 1,024 connections by default.
+        max_size=10_000,
+    )

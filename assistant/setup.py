@@ -1,0 +1,151 @@
+"""Choose the backend from configuration and build the ``AssistantService``.
+
+no key, no base URL          -> the embedded engine on the offline demo model
+OPENAI_API_KEY / MODEL_BASE_URL -> the embedded engine on Chat Completions
+ASSISTANTS_BASE_URL + OPENAI_ASSISTANT_ID -> a remote Assistants-compatible server
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from collections.abc import Mapping
+
+import openai
+from flask import Flask
+
+from assistant.client import embedded_client
+from assistant.client import remote_client
+from assistant.engine import create_engine
+from assistant.errors import AssistantError
+from assistant.service import AssistantInfo
+from assistant.service import AssistantService
+from assistant.tools import default_registry
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "threadroom.assistant"
+ENGINE_EXTENSION = "threadroom.engine"
+ASSISTANT_KEY = {"threadroom": "room-assistant"}  # finds our assistant again on restart
+DEMO_NAME = "Threadroom demo (offline)"
+DEFAULT_NAME = "Threadroom Assistant"
+
+
+def init_assistant(app: Flask, assistant: AssistantService | None = None) -> None:
+    """Build (or take) the assistant service and, if configured, mount ``/v1``."""
+    from sockets import socketio  # the task spawner of the chosen async mode
+
+    engine = None
+    if assistant is None:
+        spawn = socketio.server.start_background_task  # this app's async mode
+        assistant, engine = build_service(app.config, spawn)
+    app.extensions[EXTENSION] = assistant
+    app.extensions[ENGINE_EXTENSION] = engine
+    if engine is not None and app.config["ENGINE_API_KEY"]:
+        mount_engine(app, engine.http_app(app.config["ENGINE_API_KEY"]))
+
+
+def get_assistant(app: Flask) -> AssistantService:
+    """Return the app's assistant service."""
+    return app.extensions[EXTENSION]
+
+
+def build_service(config: Mapping, spawn: Callable) -> tuple[AssistantService, object]:
+    """Build the service for the configured backend, and the engine if embedded."""
+    tools = default_registry()
+    common = {
+        "poll_interval_ms": config["POLL_INTERVAL_MS"],
+        "run_timeout_s": config["RUN_TIMEOUT_S"],
+        "spawn": spawn,
+    }
+    engine = None
+    if config["ASSISTANTS_BASE_URL"]:
+        client, info = _remote_backend(config)
+    else:
+        engine, client, info = _embedded_backend(config, spawn, tools)
+    log.info("assistant backend: %s, model %s", info.backend, info.model)
+    return AssistantService(client, info, tools, **common), engine
+
+
+def _remote_backend(config: Mapping) -> tuple[openai.OpenAI, AssistantInfo]:
+    """Connect to a remote Assistants server that already holds the assistant."""
+    assistant_id = config["OPENAI_ASSISTANT_ID"]
+    if not assistant_id:
+        raise AssistantError(
+            "ASSISTANTS_BASE_URL is set but OPENAI_ASSISTANT_ID is not."
+        )
+    client = remote_client(config["ASSISTANTS_BASE_URL"], config["OPENAI_API_KEY"])
+    try:
+        assistant = client.beta.assistants.retrieve(assistant_id)
+    except openai.APIError as exc:
+        raise AssistantError(
+            f"The Assistants server at {config['ASSISTANTS_BASE_URL']} has no "
+            f"assistant {assistant_id!r} or cannot be reached "
+            f"({exc.__class__.__name__})."
+        ) from exc
+    name = config["ASSISTANT_NAME"] or assistant.name or DEFAULT_NAME
+    return client, AssistantInfo(assistant.id, name, "remote", assistant.model)
+
+
+def _embedded_backend(config: Mapping, spawn: Callable, tools) -> tuple:
+    """Start the embedded engine and create or update our assistant in it."""
+    provider = _chat_provider(config)
+    engine = create_engine(
+        db_path=config["ENGINE_DB"],
+        default_provider=provider,
+        demo_delay_ms=config["DEMO_DELAY_MS"],
+        spawn=spawn,
+        run_expiry_s=config["RUN_EXPIRY_S"],
+        poll_after_ms=config["POLL_INTERVAL_MS"],
+    )
+    client = embedded_client(engine.wsgi_app)
+    backend = "demo" if provider is None else "openai"
+    model = "demo" if provider is None else provider.model
+    name = config["ASSISTANT_NAME"] or (DEMO_NAME if provider is None else DEFAULT_NAME)
+    assistant = _sync_assistant(client, name, model, config, tools)
+    return engine, client, AssistantInfo(assistant.id, name, backend, model)
+
+
+def _chat_provider(config: Mapping):
+    """Return the Chat Completions provider when a key or base URL is configured."""
+    if not (config["OPENAI_API_KEY"] or config["MODEL_BASE_URL"]):
+        return None
+    from assistant.engine.providers.openai_chat import DEFAULT_MODEL
+    from assistant.engine.providers.openai_chat import ChatCompletionsProvider
+
+    return ChatCompletionsProvider(
+        api_key=config["OPENAI_API_KEY"],
+        base_url=config["MODEL_BASE_URL"] or None,
+        model=config["MODEL"] or DEFAULT_MODEL,
+        connect_timeout_s=config["MODEL_CONNECT_TIMEOUT_S"],
+        read_timeout_s=config["MODEL_READ_TIMEOUT_S"],
+        stall_timeout_s=config["MODEL_STALL_TIMEOUT_S"],
+        context_chars=config["MODEL_CONTEXT_CHARS"],
+    )
+
+
+def _sync_assistant(client: openai.OpenAI, name, model, config, tools):
+    """Find our assistant (kept across restarts) and bring it up to date."""
+    settings = {
+        "name": name,
+        "model": model,
+        "instructions": config["ASSISTANT_INSTRUCTIONS"],
+        "tools": tools.definitions(),
+        "metadata": ASSISTANT_KEY,
+    }
+    for assistant in client.beta.assistants.list(limit=100):
+        if (assistant.metadata or {}).get("threadroom") == ASSISTANT_KEY["threadroom"]:
+            return client.beta.assistants.update(assistant.id, **settings)
+    return client.beta.assistants.create(**settings)
+
+
+def mount_engine(app: Flask, engine_app: Callable) -> None:
+    """Serve the engine's Assistants API at ``/v1`` beside the app."""
+    inner = app.wsgi_app
+
+    def dispatch(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        target = engine_app if path == "/v1" or path.startswith("/v1/") else inner
+        return target(environ, start_response)
+
+    app.wsgi_app = dispatch

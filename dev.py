@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Set Threadroom up and run it, or its tests, with nothing but Python 3.11.
+
+    python3 dev.py run     # create .venv, install requirements, serve on the demo model
+    python3 dev.py test    # create .venv, install dev requirements, lint, run tests
+
+The virtual environment is reused; requirements are reinstalled only when a
+requirements file changes (a hash of them is kept in .venv).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def ensure_venv(requirements: str) -> None:
+    """Create .venv and install ``requirements`` unless already done for these pins."""
+    if not PYTHON.exists():
+        print("Creating .venv …", flush=True)
+        venv.create(VENV, with_pip=True)
+    stamp = VENV / f".installed-{requirements}"
+    digest = requirements_digest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print(f"Installing {requirements} …", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "-r", str(ROOT / requirements)], check=True)
+    stamp.write_text(digest)
+
+
+def requirements_digest() -> str:
+    """Hash every requirements file, so a changed pin triggers a reinstall."""
+    digest = hashlib.sha256()
+    for path in sorted(ROOT.glob("requirements*.txt")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def run(args: list[str]) -> int:
+    """Serve the app (``python app.py``) on eventlet."""
+    ensure_venv("requirements.txt")
+    return subprocess.call([str(PYTHON), "app.py", *args], cwd=ROOT)
+
+
+def test(args: list[str]) -> int:
+    """Lint, then run the whole test suite (extra arguments go to pytest)."""
+    ensure_venv("requirements-dev.txt")
+    lint = subprocess.call([str(PYTHON), "-m", "ruff", "check", "."], cwd=ROOT)
+    if lint:
+        return lint
+    return subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT)
+
+
+COMMANDS = {"run": run, "test": test}
+
+
+def main() -> int:
+    """Dispatch ``dev.py run`` / ``dev.py test``."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - a newcomer's old Python
+        sys.exit("Threadroom needs Python 3.11 or newer.")
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(__doc__)
+        return 2
+    return COMMANDS[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

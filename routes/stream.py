@@ -1,0 +1,120 @@
+"""``POST /stream``: send a message and read the assistant's reply as it is written.
+
+The message goes through the room's turn queue like any other, so it also reaches
+every member over Socket.IO.  ``Accept: text/event-stream`` gets SSE frames
+(``delta``, ``tool``, ``error``, ``done``); anything else (the original client sends
+``Accept: application/json``) gets the reply as plain text chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import jsonify
+from flask import request
+
+from sockets import get_rooms
+from sockets.state import Member
+from sockets.turns import END
+from sockets.turns import StreamSink
+from sockets.validation import parse_message
+from sockets.validation import parse_register
+
+bp = Blueprint("stream", __name__)
+
+KEEPALIVE_S = 15
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@bp.post("/stream")
+def stream():
+    """Queue the posted message and stream the reply to this request."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return jsonify(error="Send the message as a JSON object."), 400
+    member, error = _sender(data)
+    if error:
+        return jsonify(error=error), 400
+    fields, error = parse_message(data, current_app.config["MAX_MESSAGE_CHARS"])
+    if error:
+        return jsonify(error=error), 400
+    sink = StreamSink()
+    ack = get_rooms(current_app).submit(member, fields, sink=sink)
+    if ack.get("duplicate"):
+        return jsonify(error="This message was already sent."), 400
+    if request.accept_mimetypes.best == "text/event-stream":
+        return Response(_sse(sink), mimetype="text/event-stream", headers=SSE_HEADERS)
+    return _plain_text(sink)
+
+
+def _sender(data: dict) -> tuple[Member | None, str | None]:
+    """Find who is sending: the registered socket named by ``X-Socket-Id``, or, for
+    clients without one, the ``user_id``/``name`` in the body (checked like
+    ``register``; a registered user keeps their registered name)."""
+    rooms = get_rooms(current_app)
+    sid = request.headers.get("X-Socket-Id", "")
+    if sid:
+        member = rooms.member(sid)
+        return (member, None) if member else (None, "That socket has not registered.")
+    fields, error = parse_register(data)
+    if error:
+        return None, error
+    room = rooms.room(fields["room"])
+    for member in list(room.members.values()):
+        if member.user_id == fields["user_id"]:
+            return Member("", member.user_id, member.name, room.name), None
+    rooms.ensure_thread(room)
+    return Member("", fields["user_id"], fields["name"], room.name), None
+
+
+def _frame(event: str, data: dict) -> str:
+    """Format one SSE frame."""
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+def _items(sink: StreamSink):
+    """Yield the sink's items until its end; ``None`` while nothing comes."""
+    while True:
+        try:
+            item = sink.get(timeout=KEEPALIVE_S)
+        except queue.Empty:
+            yield None
+            continue
+        if item is END:
+            return
+        yield item
+
+
+def _sse(sink: StreamSink):
+    """Relay the reply as SSE; a comment first, so the client sees it accepted."""
+    yield ": accepted\n\n"
+    for item in _items(sink):
+        yield ": keep-alive\n\n" if item is None else _frame(*item)
+    yield _frame("done", {})
+
+
+def _plain_text(sink: StreamSink) -> Response:
+    """Relay the reply as text; a failure before any text is a JSON error."""
+    items = _items(sink)
+    for item in items:
+        if item is None or item[0] == "tool":
+            continue
+        kind, data = item
+        if kind == "error":
+            return jsonify(error=data["error"]), 502
+        return Response(_texts(data["text"], items), mimetype="text/plain")
+    return Response("", mimetype="text/plain")
+
+
+def _texts(first: str, items):
+    """Yield the first text, then the rest; a later error becomes a last line."""
+    yield first
+    for item in items:
+        if item is None or item[0] == "tool":
+            continue
+        kind, data = item
+        yield data["text"] if kind == "delta" else f"\n\n[error] {data['error']}"

@@ -1,0 +1,94 @@
+"""The chat namespace: the seed client's Socket.IO events, plus ``stop``.
+
+Handlers validate at the edge and return the ack; ``Rooms`` does the work.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import request
+from flask_socketio import Namespace
+from flask_socketio import emit
+from flask_socketio import join_room
+from flask_socketio import leave_room
+
+from assistant.errors import AssistantError
+from sockets.rooms import Rooms
+from sockets.validation import parse_message
+from sockets.validation import parse_register
+
+log = logging.getLogger(__name__)
+
+NOT_REGISTERED = "Please register with a nickname before sending messages."
+
+
+class ChatNamespace(Namespace):
+    """Handle the events of people in rooms on the default namespace."""
+
+    def __init__(self, rooms: Rooms, max_message_chars: int) -> None:
+        super().__init__("/")
+        self.rooms = rooms
+        self.max_message_chars = max_message_chars
+
+    def trigger_event(self, event, *args):
+        """Dispatch an event; an unknown one gets an ``error`` event back."""
+        if not hasattr(self, "on_" + (event or "")):
+            error = f"Unknown event {str(event)[:40]!r}."
+            sid = args[0]  # no request context here: emit through the server
+            self.socketio.server.emit("error", {"error": error}, to=sid, namespace="/")
+            return {"ok": False, "error": error}
+        return super().trigger_event(event, *args)
+
+    def on_connect(self, auth=None):
+        """Sent when a browser connects; nothing happens until it registers."""
+
+    def on_disconnect(self, reason=None):
+        """Sent when a connection ends: the others hear ``leave`` and ``presence``."""
+        member, room, gone = self.rooms.leave(request.sid)
+        if member is None:
+            return
+        if gone:
+            emit("leave", member.public(), to=room.name)
+        emit("presence", room.roster(), to=room.name)
+
+    def on_register(self, data=None, *_extra):
+        """Sent by a browser to take a nickname in a room.  It gets ``welcome`` and
+        the whole history; the others get ``join`` and ``presence``."""
+        fields, error = parse_register(data)
+        if error:
+            return {"ok": False, "error": error}
+        previous = self.rooms.member(request.sid)
+        if previous is not None and previous.room != fields["room"]:
+            self.on_disconnect()
+            leave_room(previous.room)
+        try:
+            member, room, is_new = self.rooms.register(request.sid, fields)
+            history = self.rooms.history(room)
+        except AssistantError as exc:
+            return {"ok": False, "error": exc.message}
+        join_room(room.name)
+        emit("welcome", self.rooms.welcome(room, member))
+        emit("message-list", history)
+        if is_new:
+            emit("join", member.public(), to=room.name, include_self=False)
+        emit("presence", room.roster(), to=room.name)
+        return {"ok": True, "user_id": member.user_id, "name": member.name}
+
+    def on_message(self, data=None, *_extra):
+        """Sent by a browser with a new message: it is broadcast, queued for the
+        assistant's next turn, and acknowledged with its id."""
+        member = self.rooms.member(request.sid)
+        if member is None:
+            return {"ok": False, "error": NOT_REGISTERED}
+        fields, error = parse_message(data, self.max_message_chars)
+        if error:
+            return {"ok": False, "error": error}
+        return self.rooms.submit(member, fields)
+
+    def on_stop(self, data=None, *_extra):
+        """Sent by anyone in the room to stop the reply being written."""
+        member = self.rooms.member(request.sid)
+        if member is None:
+            return {"ok": False, "error": NOT_REGISTERED}
+        return self.rooms.stop(member)

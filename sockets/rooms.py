@@ -1,0 +1,232 @@
+"""The rooms of one process: membership, the turn queue, history, Stop, expiry.
+
+Socket.IO handlers and the ``/stream`` route call into ``Rooms``; it never touches a
+request.  Each room has one turn worker at most (a background task): it takes
+everything queued, runs one turn for it, and repeats until the queue is empty, so a
+burst of messages becomes one turn and a thread never has two runs at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from assistant.errors import AssistantError
+from assistant.service import AssistantService
+from sockets.state import Member
+from sockets.state import Pending
+from sockets.state import Room
+from sockets.state import ThreadDirectory
+from sockets.turns import TurnRunner
+from sockets.validation import user_message
+
+log = logging.getLogger(__name__)
+
+
+class Rooms:
+    """Every room of this process and the operations people perform on them."""
+
+    def __init__(
+        self,
+        get_assistant: Callable[[], AssistantService],
+        directory: ThreadDirectory,
+        *,
+        emit: Callable,
+        spawn: Callable,
+        sleep: Callable[[float], None],
+        empty_room_ttl_s: int = 300,
+        stream_mode: str = "stream",
+    ) -> None:
+        self._get_assistant = get_assistant
+        self.directory = directory
+        self.emit = emit
+        self.spawn = spawn
+        self.sleep = sleep
+        self.empty_room_ttl_s = empty_room_ttl_s
+        self.stream_mode = stream_mode
+        self._rooms: dict[str, Room] = {}
+        self._members: dict[str, Member] = {}  # by sid
+
+    @property
+    def assistant(self) -> AssistantService:
+        """Return the assistant service (built after the sockets are bound)."""
+        return self._get_assistant()
+
+    def room(self, name: str) -> Room:
+        """Return the room called ``name``, creating it on first use."""
+        # dict.setdefault is atomic here: no green switch can happen inside it.
+        return self._rooms.setdefault(name, Room(name))
+
+    def member(self, sid: str) -> Member | None:
+        """Return the identity registered on connection ``sid``."""
+        return self._members.get(sid)
+
+    # -- joining and leaving -------------------------------------------------
+
+    def register(self, sid: str, fields: dict) -> tuple[Member, Room, bool]:
+        """Bind ``sid`` to a nickname in a room; return it, the room, and whether
+        this user was not present before (so the others hear ``join``)."""
+        room = self.room(fields["room"])
+        self.ensure_thread(room)
+        with room.lock:
+            room.members.pop(sid, None)
+            is_new = all(m.user_id != fields["user_id"] for m in room.members.values())
+            name = _unique_name(room, fields["name"], fields["user_id"])
+            member = Member(sid, fields["user_id"], name, room.name)
+            room.members[sid] = member
+            room.empty_since += 1  # a pending expiry of this room is now stale
+        self._members[sid] = member
+        return member, room, is_new
+
+    def leave(self, sid: str) -> tuple[Member | None, Room | None, bool]:
+        """Forget connection ``sid``; return who left, from where, and whether that
+        was their last connection (so the others hear ``leave``)."""
+        member = self._members.pop(sid, None)
+        if member is None:
+            return None, None, False
+        room = self.room(member.room)
+        with room.lock:
+            room.members.pop(sid, None)
+            gone = all(m.user_id != member.user_id for m in room.members.values())
+            empty = not room.members
+            token = room.empty_since
+        if empty:
+            self._schedule_expiry(room, token)
+        return member, room, gone
+
+    def ensure_thread(self, room: Room) -> str:
+        """Give the room its thread: the saved one if it still exists, else a new
+        one.  Simultaneous first registrations wait on the room lock: one thread."""
+        with room.lock:
+            if room.thread_id is None:
+                saved = self.directory.get(room.name)
+                if saved and self.assistant.thread_exists(saved):
+                    room.thread_id = saved
+                else:
+                    room.thread_id = self.assistant.create_thread(room.name)
+                    self.directory.set(room.name, room.thread_id)
+            return room.thread_id
+
+    def welcome(self, room: Room, member: Member) -> dict:
+        """Build the ``welcome`` payload for a member who just registered."""
+        turn = room.turn
+        busy = None
+        if turn is not None:
+            partial = [{"id": i, "text": t} for i, t in turn.partial.items()]
+            busy = {**turn.public(), "partial": partial}
+        return {
+            "user_id": member.user_id,
+            "name": member.name,
+            "room": room.name,
+            "assistant": self.assistant.info.public(),
+            "members": room.roster(),
+            "busy": busy,
+        }
+
+    def history(self, room: Room) -> list[dict]:
+        """Return the complete conversation, oldest first, each message once.
+
+        Messages accepted but not yet carried into the thread are read *before*
+        the thread, so a message saved in between shows up in both and is deduped,
+        never in neither.
+        """
+        with room.lock:
+            unsaved = list(room.unsaved)
+            thread_id = room.thread_id
+        saved = self.assistant.history(thread_id) if thread_id else []
+        known = {m["id"] for m in saved}
+        return saved + [m for m in unsaved if m["id"] not in known]
+
+    # -- messages and turns --------------------------------------------------
+
+    def submit(self, member: Member, fields: dict, *, sink=None) -> dict:
+        """Accept a message from ``member``, tell the others, queue it for a turn.
+
+        Returns the sender's ack.  A resent message id (a client retrying after a
+        reconnect) is acknowledged again but not stored twice.
+        """
+        room = self.room(member.room)
+        message = user_message(fields, member.user_id, member.name)
+        with room.lock:
+            if not room.remember(message["id"]):
+                return {"ok": True, "id": message["id"], "duplicate": True}
+            queued = room.worker_running
+            room.unsaved.append(message)
+            room.pending.append(Pending(message, stream=sink is not None, sink=sink))
+            waiting = [p.message["id"] for p in room.pending]
+            start_worker = not room.worker_running
+            room.worker_running = True
+        self.emit("message", message, to=room.name, skip_sid=member.sid)
+        if queued:
+            self.emit("queue", {"waiting": waiting}, to=room.name)
+        if start_worker:
+            self.spawn(self._work, room)
+        return {"ok": True, "id": message["id"], "queued": queued}
+
+    def stop(self, member: Member) -> dict:
+        """Cancel the reply being written in ``member``'s room."""
+        room = self.room(member.room)
+        turn = room.turn
+        if turn is None:
+            return {"ok": False, "error": "The assistant is not answering right now."}
+        if turn.stopped_by is None:
+            turn.stopped_by = member
+        if turn.run_id is None:
+            return {"ok": True}  # the turn cancels itself as soon as its run exists
+        try:
+            self.assistant.cancel(room.thread_id, turn.run_id)
+        except AssistantError as exc:
+            return {"ok": False, "error": exc.message}
+        return {"ok": True}
+
+    def _work(self, room: Room) -> None:
+        """Run turns for ``room`` until nothing is queued."""
+        runner = TurnRunner(
+            self.assistant, self.emit, stream_mode=self.stream_mode, sleep=self.sleep
+        )
+        while True:
+            with room.lock:
+                if not room.pending:
+                    room.worker_running = False
+                    token, empty = room.empty_since, not room.members
+                    break
+                batch, room.pending = room.pending, []
+                messages = list(room.unsaved)
+                roster = [person["name"] for person in room.roster()]
+            self.emit("queue", {"waiting": []}, to=room.name)
+            runner.run(room, batch, messages, roster)
+        if empty:
+            self._schedule_expiry(room, token)
+
+    # -- expiry --------------------------------------------------------------
+
+    def _schedule_expiry(self, room: Room, token: int) -> None:
+        """Delete the room's thread once it has been empty for the TTL."""
+        if self.empty_room_ttl_s >= 0:
+            self.spawn(self._expire, room, token)
+
+    def _expire(self, room: Room, token: int) -> None:
+        """Delete the thread unless someone came back (the token changed)."""
+        if self.empty_room_ttl_s:
+            self.sleep(self.empty_room_ttl_s)
+        with room.lock:
+            if room.members or room.empty_since != token or room.worker_running:
+                return  # someone joined, or the last turn will reschedule this
+            thread_id, room.thread_id = room.thread_id, None
+            room.seen_ids.clear()
+            self.directory.forget(room.name)
+        if thread_id:
+            log.info("room %s was empty; deleting its thread", room.name)
+            try:
+                self.assistant.delete_thread(thread_id)
+            except AssistantError:
+                log.exception("could not delete the thread of room %s", room.name)
+
+
+def _unique_name(room: Room, name: str, user_id: str) -> str:
+    """Return ``name``, or ``name (2)``, ``name (3)``… if someone else has it."""
+    candidate, number = name, 1
+    while room.name_taken(candidate, user_id):
+        number += 1
+        candidate = f"{name} ({number})"
+    return candidate

@@ -1,0 +1,121 @@
+"""Room state: who is here, the room's thread, and what waits for the assistant.
+
+``Room`` keeps live state in memory (one process serves a room); the room -> thread
+mapping is kept in ``ThreadDirectory`` (SQLite) so a restart continues the
+conversation.  A Redis-backed directory would replace this class only.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from dataclasses import field
+
+SEEN_IDS_KEPT = 2000
+
+
+@dataclass(frozen=True)
+class Member:
+    """One connection's registered identity."""
+
+    sid: str
+    user_id: str
+    name: str
+    room: str
+
+    def public(self) -> dict:
+        """Return what other people may see of this member."""
+        return {"user_id": self.user_id, "name": self.name}
+
+
+@dataclass
+class Pending:
+    """A user message accepted and waiting for the assistant's next turn."""
+
+    message: dict
+    stream: bool = False
+    sink: object | None = None  # a turns.StreamSink for /stream requests
+
+
+@dataclass
+class Room:
+    """The live state of one room."""
+
+    name: str
+    thread_id: str | None = None
+    members: dict[str, Member] = field(default_factory=dict)  # by sid
+    pending: list[Pending] = field(default_factory=list)
+    unsaved: list[dict] = field(default_factory=list)  # accepted, not in thread yet
+    turn: object | None = None  # the turns.Turn in progress
+    worker_running: bool = False
+    empty_since: int = 0  # a token: bumps on every join, so a stale expiry is seen
+    seen_ids: OrderedDict = field(default_factory=OrderedDict)
+    # Threads of the async mode (green under eventlet/gevent monkey-patching).
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def roster(self) -> list[dict]:
+        """Return the people present, one entry per user, in order of arrival."""
+        people: dict[str, dict] = {}
+        for member in self.members.values():
+            people.setdefault(member.user_id, member.public())
+        return list(people.values())
+
+    def name_taken(self, name: str, user_id: str) -> bool:
+        """Tell whether someone else here already uses ``name`` (any case)."""
+        return any(
+            m.name.casefold() == name.casefold() and m.user_id != user_id
+            for m in self.members.values()
+        )
+
+    def remember(self, message_id: str) -> bool:
+        """Record a message id; False when it was seen already (a resend)."""
+        if message_id in self.seen_ids:
+            return False
+        self.seen_ids[message_id] = True
+        if len(self.seen_ids) > SEEN_IDS_KEPT:
+            self.seen_ids.popitem(last=False)
+        return True
+
+
+class ThreadDirectory:
+    """Persist which thread each room uses (SQLite; ``:memory:`` in tests)."""
+
+    def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS room_threads"
+                " (room TEXT PRIMARY KEY, thread_id TEXT NOT NULL)"
+            )
+
+    def get(self, room: str) -> str | None:
+        """Return the thread id of ``room``, if one was saved."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT thread_id FROM room_threads WHERE room = ?", (room,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def set(self, room: str, thread_id: str) -> None:
+        """Save the thread id of ``room``."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO room_threads (room, thread_id) VALUES (?, ?)",
+                (room, thread_id),
+            )
+
+    def forget(self, room: str) -> None:
+        """Drop the saved thread of ``room``."""
+        with self._lock:
+            self._db.execute("DELETE FROM room_threads WHERE room = ?", (room,))
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,124 @@
+"""Check what browsers and HTTP clients send, at the edge, before anything changes.
+
+Each ``parse_*`` returns ``(value, None)`` or ``(None, "a plain error sentence")``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+import uuid
+
+MAX_NAME_CHARS = 32
+MAX_ID_CHARS = 64
+DEFAULT_ROOM = "lobby"
+ROOM_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+ALLOWED_CONTROLS = {"\n", "\t"}
+
+
+def has_control_chars(text: str, allowed: set[str] = frozenset()) -> bool:
+    """Tell whether ``text`` holds control or format characters not in ``allowed``."""
+    return any(
+        unicodedata.category(ch) in ("Cc", "Cf") and ch not in allowed for ch in text
+    )
+
+
+def parse_name(value) -> tuple[str | None, str | None]:
+    """Return a trimmed nickname (1-32 visible characters) or an error."""
+    error = None
+    if not isinstance(value, str):
+        error = "Please choose a nickname."
+    elif has_control_chars(value):
+        error = "A nickname cannot contain control characters."
+    elif not value.strip():
+        error = "A nickname cannot be blank."
+    elif len(value.strip()) > MAX_NAME_CHARS:
+        error = f"A nickname can be at most {MAX_NAME_CHARS} characters long."
+    return (None, error) if error else (" ".join(value.split()), None)
+
+
+def parse_id(value, what: str) -> tuple[str | None, str | None]:
+    """Return a client-chosen id, a fresh one when absent, or an error."""
+    if value is None or value == "":
+        return uuid.uuid4().hex, None
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        return None, f"The {what} must be up to {MAX_ID_CHARS} letters, digits or -_.:"
+    return value, None
+
+
+def parse_room(value) -> tuple[str | None, str | None]:
+    """Return the room name (``lobby`` when absent) or an error."""
+    if value is None or value == "":
+        return DEFAULT_ROOM, None
+    if not isinstance(value, str) or not ROOM_PATTERN.match(value):
+        return None, "A room name is 1-32 lowercase letters, digits, - or _."
+    return value, None
+
+
+def parse_register(data) -> tuple[dict | None, str | None]:
+    """Validate a ``register`` payload: ``{user_id, name, room?}``."""
+    if not isinstance(data, dict):
+        return None, "register expects an object with user_id and name."
+    name, error = parse_name(data.get("name"))
+    if error:
+        return None, error
+    user_id, error = parse_id(data.get("user_id"), "user id")
+    if error:
+        return None, error
+    room, error = parse_room(data.get("room"))
+    if error:
+        return None, error
+    return {"user_id": user_id, "name": name, "room": room}, None
+
+
+def parse_content(value, max_chars: int) -> tuple[str | None, str | None]:
+    """Return message text that is non-empty, short enough and printable."""
+    error = None
+    if not isinstance(value, str):
+        error = "A message needs text content."
+    elif not value.strip():
+        error = "A message cannot be empty."
+    elif len(value) > max_chars:
+        error = f"A message can be at most {max_chars} characters long."
+    elif has_control_chars(value, ALLOWED_CONTROLS):
+        error = "A message cannot contain control characters."
+    return (None, error) if error else (value.strip("\r\n"), None)
+
+
+def parse_message(data, max_chars: int) -> tuple[dict | None, str | None]:
+    """Validate a ``message`` payload; identity and role are the server's to set."""
+    if not isinstance(data, dict):
+        return None, "message expects a message object."
+    content, error = parse_content(data.get("content"), max_chars)
+    if error:
+        return None, error
+    message_id, error = parse_id(data.get("id"), "message id")
+    if error:
+        return None, error
+    return {"id": message_id, "content": content}, None
+
+
+def user_message(fields: dict, user_id: str, name: str) -> dict:
+    """Stamp validated fields with the sender's registered identity and the time."""
+    return {
+        "id": fields["id"],
+        "user_id": user_id,
+        "name": name,
+        "content": fields["content"],
+        "role": "user",
+        "created_at": int(time.time() * 1000),
+    }
+
+
+def system_message(content: str) -> dict:
+    """Build a system line for the room."""
+    return {
+        "id": "sys_" + uuid.uuid4().hex,
+        "user_id": "system",
+        "name": "Threadroom",
+        "content": content,
+        "role": "system",
+        "created_at": int(time.time() * 1000),
+    }

@@ -1,0 +1,117 @@
+"""POST /stream: SSE frames or plain text, through the room's turn queue."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+SSE = {"Accept": "text/event-stream"}
+
+
+def _frames(body: str) -> list[tuple[str, dict]]:
+    """Parse SSE text into (event, data) pairs, skipping comments."""
+    frames = []
+    for block in body.strip().split("\n\n"):
+        lines = [line for line in block.split("\n") if not line.startswith(":")]
+        if lines:
+            event = lines[0].removeprefix("event: ")
+            frames.append((event, json.loads(lines[1].removeprefix("data: "))))
+    return frames
+
+
+def test_sse_streams_deltas_then_done_and_the_room_sees_it(client, people):
+    bob = people("Bob")
+    alice = people("Alice")
+    body = {"content": "hello from the stream"}
+    response = client.post(
+        "/stream", json=body, headers={**SSE, "X-Socket-Id": alice.sid}
+    )
+    assert response.status_code == 200
+    assert response.mimetype == "text/event-stream"
+    frames = _frames(response.get_data(as_text=True))
+    deltas = [data["text"] for event, data in frames if event == "delta"]
+    assert len(deltas) > 3 and frames[-1] == ("done", {})
+    reply = bob.wait("message-list", 2)[-1][0]
+    assert reply["content"] == "".join(deltas)
+    assert "".join(d["delta"] for d in bob.payloads("ai-delta")) == reply["content"]
+    assert bob.payloads("message")[0]["content"] == "hello from the stream"
+
+
+def test_plain_text_for_the_original_client(client):
+    body = {"content": "hi there", "user_id": "legacy-1", "name": "Legacy"}
+    response = client.post("/stream", json=body, headers={"Accept": "application/json"})
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    assert "Legacy" in response.get_data(as_text=True)
+
+
+def test_sse_reports_tool_calls(client):
+    body = {"content": "what is 2+3*4?", "user_id": "u1", "name": "Ann"}
+    frames = _frames(
+        client.post("/stream", json=body, headers=SSE).get_data(as_text=True)
+    )
+    tools = [data for event, data in frames if event == "tool"]
+    assert [(t["name"], t["status"]) for t in tools] == [
+        ("calculate", "running"),
+        ("calculate", "done"),
+    ]
+    assert "14" in "".join(data["text"] for event, data in frames if event == "delta")
+
+
+def test_failure_is_an_error_frame_in_sse_and_json_in_plain_text(client):
+    body = {"content": "please fail", "user_id": "u1", "name": "Ann"}
+    frames = _frames(
+        client.post("/stream", json=body, headers=SSE).get_data(as_text=True)
+    )
+    assert [e for e, _ in frames] == ["error", "done"]
+    plain = client.post("/stream", json={**body, "content": "please fail again"})
+    assert plain.status_code == 502 and "could not answer" in plain.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    "body, error",
+    [
+        ("not json", "Send the message as a JSON object."),
+        ({"content": "hi"}, "Please choose a nickname."),
+        ({"content": "", "name": "Ann"}, "A message cannot be empty."),
+        (
+            {"content": "x" * 4001, "name": "Ann"},
+            "A message can be at most 4000 characters long.",
+        ),
+    ],
+)
+def test_bad_input_is_a_json_400(client, body, error):
+    if isinstance(body, str):
+        response = client.post("/stream", data=body, content_type="application/json")
+    else:
+        response = client.post("/stream", json=body, headers=SSE)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": error}
+
+
+def test_unknown_socket_id_is_refused(client):
+    response = client.post(
+        "/stream", json={"content": "hi"}, headers={**SSE, "X-Socket-Id": "nope"}
+    )
+    assert response.status_code == 400
+
+
+def test_mock_mode_replays_a_polled_reply_word_by_word(make_app):
+    app = make_app(STREAM_MODE="mock")
+    body = {"content": "hello mock", "user_id": "u1", "name": "Ann"}
+    frames = _frames(
+        app.test_client().post("/stream", json=body, headers=SSE).get_data(as_text=True)
+    )
+    deltas = [data["text"] for event, data in frames if event == "delta"]
+    assert len(deltas) > 3 and "Ann" in "".join(deltas)
+
+
+def test_healthz_and_page(client):
+    health = client.get("/healthz").get_json()
+    assert health == {"status": "ok", "backend": "demo", "model": "demo"}
+    page = client.get("/").get_data(as_text=True)
+    assert "Threadroom demo (offline)" in page
+    assert client.get("/nope").get_json() == {
+        "error": client.get("/nope").get_json()["error"]
+    }
