@@ -1,0 +1,108 @@
+"""Run Threadroom as a real process on a free loopback port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Settings that must not leak in from a developer's .env or shell.
+CLEAN_ENV = {
+    "OPENAI_API_KEY": "",
+    "MODEL_BASE_URL": "",
+    "MODEL": "",
+    "ASSISTANTS_BASE_URL": "",
+    "OPENAI_ASSISTANT_ID": "",
+    "ASSISTANT_NAME": "",
+    "ENGINE_API_KEY": "",
+    "SOCKETIO_MESSAGE_QUEUE": "",
+    "ASYNC_MODE": "",
+    "EMPTY_ROOM_TTL_S": "-1",
+    "DEMO_DELAY_MS": "20",
+    "POLL_INTERVAL_MS": "100",
+}
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LiveServer:
+    """``python app.py`` (or gunicorn with the eventlet worker) in a subprocess."""
+
+    def __init__(self, tmp_path: Path, *, gunicorn: bool = False, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp_path / f"server-{self.port}.log"
+        self.env = {
+            **os.environ,
+            **CLEAN_ENV,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "ENGINE_DB": str(tmp_path / "threadroom.sqlite3"),
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        self.gunicorn = gunicorn
+        self.process: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        """Return the command line that serves the app."""
+        if not self.gunicorn:
+            return [sys.executable, "app.py"]
+        bind = f"127.0.0.1:{self.port}"
+        return [sys.executable, "-m", "gunicorn", "-k", "eventlet", "-w", "1",
+                "-b", bind, "app:create_app()"]  # fmt: skip
+
+    def start(self, timeout: float = 30) -> LiveServer:
+        """Start the server and wait until /healthz answers."""
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).ok:
+                    return self
+            except requests.RequestException:  # refused, or the worker still booting
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not answer within {timeout} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL if it lingers)."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        """Return what the server printed."""
+        return (
+            self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        )
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

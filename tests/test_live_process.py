@@ -1,0 +1,46 @@
+"""Start Threadroom as users do (``python app.py``, gunicorn + eventlet) and finish
+a turn with a real python-socketio client over a real socket."""
+
+from __future__ import annotations
+
+import queue
+
+import pytest
+import requests
+import socketio
+
+from tests.live_server import LiveServer
+
+
+def complete_a_turn(url: str) -> dict:
+    """Register, send a message, and return the assistant's reply."""
+    events: queue.Queue = queue.Queue()
+    client = socketio.Client()
+    for name in ("welcome", "message-list", "ai-start", "ai-end"):
+        client.on(name, lambda data, name=name: events.put((name, data)))
+    client.connect(url, transports=["websocket"])
+    try:
+        ack = client.call("register", {"user_id": "live-1", "name": "Live"}, timeout=10)
+        assert ack["ok"], ack
+        assert client.call("message", {"content": "hello over a real socket"})["ok"]
+        seen = []
+        while "ai-end" not in seen:
+            name, data = events.get(timeout=20)
+            seen.append(name)
+            if name == "message-list" and data and data[-1]["role"] == "assistant":
+                reply = data[-1]
+        assert seen == ["welcome", "message-list", "ai-start", "message-list", "ai-end"]
+        return reply
+    finally:
+        client.disconnect()
+
+
+@pytest.mark.parametrize(
+    "gunicorn", [False, True], ids=["python-app.py", "gunicorn-eventlet"]
+)
+def test_a_real_server_completes_a_turn(tmp_path, gunicorn):
+    with LiveServer(tmp_path, gunicorn=gunicorn) as server:
+        assert requests.get(server.url + "/healthz").json()["backend"] == "demo"
+        assert "Threadroom" in requests.get(server.url + "/").text
+        reply = complete_a_turn(server.url)
+        assert "Live" in reply["content"]
