@@ -30,6 +30,12 @@ from sockets import socketio
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
+def init_logging() -> None:
+    """Log at INFO to stderr, without a line for every in-process engine call."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+
+
 def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     """Create and configure an instance of the Threadroom application.
 
@@ -43,9 +49,7 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     if not app.config["ENGINE_DB"]:
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["ENGINE_DB"] = os.path.join(app.instance_path, "threadroom.sqlite3")
-    logging.basicConfig(
-        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    init_logging()
     init_sockets(app)
     init_assistant(app, assistant)
     init_routes(app)

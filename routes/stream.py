@@ -51,6 +51,18 @@ def stream():
     return _plain_text(sink)
 
 
+@bp.post("/stream/stop")
+def stop():
+    """Stop the reply being written in the sender's room (the Stop button's twin
+    for clients that only speak HTTP)."""
+    data = request.get_json(silent=True)
+    member, error = _sender(data if isinstance(data, dict) else {})
+    if error:
+        return jsonify(error=error), 400
+    ack = get_rooms(current_app).stop(member)
+    return (jsonify(ack), 200) if ack["ok"] else (jsonify(error=ack["error"]), 409)
+
+
 def _sender(data: dict) -> tuple[Member | None, str | None]:
     """Find who is sending: the registered socket named by ``X-Socket-Id``, or, for
     clients without one, the ``user_id``/``name`` in the body (checked like

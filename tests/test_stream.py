@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
+
+from sockets import get_rooms
+from tests.conftest import wait_for
 
 SSE = {"Accept": "text/event-stream"}
 
@@ -115,3 +119,26 @@ def test_healthz_and_page(client):
     assert client.get("/nope").get_json() == {
         "error": client.get("/nope").get_json()["error"]
     }
+
+
+def test_stop_over_http_cancels_a_streamed_reply(make_app):
+    app = make_app(DEMO_DELAY_MS=200)
+    ann = {"user_id": "u1", "name": "Ann"}
+    results = {}
+
+    def post_message():
+        response = app.test_client().post(
+            "/stream", json={**ann, "content": "a long story"}, headers=SSE
+        )
+        results["frames"] = _frames(response.get_data(as_text=True))
+
+    streaming = threading.Thread(target=post_message)
+    streaming.start()
+    wait_for(lambda: (turn := get_rooms(app).room("lobby").turn) and turn.partial)
+    stopped = app.test_client().post("/stream/stop", json=ann)
+    assert stopped.status_code == 200 and stopped.get_json() == {"ok": True}
+    streaming.join()
+    assert ("error", {"error": "Ann stopped the reply."}) in results["frames"]
+    again = app.test_client().post("/stream/stop", json=ann)
+    assert again.status_code == 409
+    assert again.get_json() == {"error": "The assistant is not answering right now."}
