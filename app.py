@@ -8,9 +8,12 @@ module untouched (switching to gevent is a one-line change here).
 
 from __future__ import annotations
 
-if (
-    __name__ == "__main__"
-):  # pragma: no cover - the entry point, exercised by a subprocess test
+if __name__ == "__main__":  # the entry point: patch before anything else is imported
+    import warnings
+
+    # eventlet announces its own deprecation on import; we know, and chose it for
+    # deployment (gevent is a one-line switch here).
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
 
     eventlet.monkey_patch()
@@ -56,12 +59,14 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     return app
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":
     application = create_app({"ASYNC_MODE": "eventlet"})
+    host, port = application.config["HOST"], application.config["PORT"]
+    logging.getLogger("threadroom").info("serving on http://%s:%s", host, port)
     socketio.run(
         application,
-        host=application.config["HOST"],
-        port=application.config["PORT"],
+        host=host,
+        port=port,
         log_output=False,
         # eventlet's WSGI server stops accepting at 1,024 connections by default.
         max_size=10_000,
