@@ -14,8 +14,6 @@ from werkzeug.serving import make_server
 
 from assistant.engine import create_engine
 
-pytestmark = pytest.mark.filterwarnings("ignore:deprecated$:DeprecationWarning")
-
 
 @pytest.fixture
 def engine():

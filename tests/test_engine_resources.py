@@ -8,10 +8,6 @@ from engine_helpers import make_client
 
 from assistant.engine import create_engine
 
-# assistants.* methods warn with the bare message "deprecated" (threads.* with the
-# message pyproject.toml already filters).
-pytestmark = pytest.mark.filterwarnings("ignore:deprecated$:DeprecationWarning")
-
 
 @pytest.fixture
 def engine():

@@ -20,8 +20,6 @@ from assistant.engine.providers.base import TextDelta
 from assistant.engine.providers.base import Usage
 from assistant.engine.providers.demo import DemoProvider
 
-pytestmark = pytest.mark.filterwarnings("ignore:deprecated$:DeprecationWarning")
-
 TEXT_ORDER = [
     "thread.run.created",
     "thread.run.queued",

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from engine_helpers import make_client
 
 from assistant.engine import create_engine
 from assistant.engine import objects
 from assistant.engine.store import Store
-
-pytestmark = pytest.mark.filterwarnings("ignore:deprecated$:DeprecationWarning")
 
 
 def test_restart_keeps_data_and_fails_in_flight_runs(tmp_path):
