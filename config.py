@@ -74,7 +74,6 @@ class Config:
     # Socket.IO.
     CORS_ALLOWED_ORIGINS = _list("CORS_ALLOWED_ORIGINS")
     SOCKETIO_MESSAGE_QUEUE = _str("SOCKETIO_MESSAGE_QUEUE")
-    REDIS_URL = _str("REDIS_URL")
     ASYNC_MODE = _str("ASYNC_MODE") or None  # None: Flask-SocketIO picks
 
     @classmethod

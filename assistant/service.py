@@ -58,7 +58,6 @@ class TurnResult:
     status: str
     messages: list[dict] = field(default_factory=list)
     error: str | None = None
-    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,24 +161,37 @@ class AssistantService:
             speaking, who is present, today's date).
         """
         hooks = hooks or TurnHooks()
-        watchdog = _Watchdog(self, thread_id, self.run_timeout_s)
+        watchdog = _Watchdog(
+            lambda run_id: self.cancel(thread_id, run_id),
+            self._spawn,
+            self._sleep,
+            self.run_timeout_s,
+        )
         try:
             if stream:
                 run, written = self._stream_turn(
                     thread_id, messages, context, hooks, watchdog
                 )
             else:
-                run = self._poll_turn(thread_id, messages, context, hooks, watchdog)
+                run, written = (
+                    self._poll_turn(thread_id, messages, context, hooks, watchdog),
+                    None,
+                )
+            if written is None or run.status != "completed":
+                # A failed stream announces no message.incomplete: list what it wrote.
                 written = self._run_messages(thread_id, run.id)
-        except openai.APIError as exc:
-            raise AssistantError(_describe(exc)) from exc
+        except Exception as exc:
+            self._abandon(thread_id, watchdog.run_id)
+            if isinstance(exc, openai.APIError):
+                raise AssistantError(_describe(exc)) from exc
+            raise
         finally:
             watchdog.finish()
+        timed_out = watchdog.fired and run.status != "completed"
         return TurnResult(
-            status="timeout" if watchdog.fired else run.status,
+            status="timeout" if timed_out else run.status,
             messages=[self.to_chat_message(m) for m in written if _text_of(m)],
             error=run.last_error.message if run.last_error else None,
-            run_id=run.id,
         )
 
     def cancel(self, thread_id: str, run_id: str) -> bool:
@@ -204,6 +216,10 @@ class AssistantService:
         )
         hooks.on_run(run.id)
         watchdog.start(run.id)
+        return self._poll(thread_id, run, hooks, watchdog)
+
+    def _poll(self, thread_id, run, hooks, watchdog):
+        """Poll ``run`` until it ends, answering its tool calls on the way."""
         interval = self.poll_interval_s
         while True:  # the sample's do/while: wait, then look
             if run.status == "requires_action":
@@ -225,9 +241,20 @@ class AssistantService:
     def _submit_tool_outputs(self, thread_id, run, hooks):
         """Run the requested tools and submit every output in one request."""
         outputs = self._run_tools(run, hooks)
-        return self.client.beta.threads.runs.submit_tool_outputs(
-            run.id, thread_id=thread_id, tool_outputs=outputs
-        )
+        try:
+            return self.client.beta.threads.runs.submit_tool_outputs(
+                run.id, thread_id=thread_id, tool_outputs=outputs
+            )
+        except openai.BadRequestError as exc:
+            return self._after_refused_outputs(thread_id, run.id, exc)
+
+    def _after_refused_outputs(self, thread_id: str, run_id: str, refusal: Exception):
+        """Return the run when it was stopped, timed out or expired while its tools
+        ran (so the outputs came too late); re-raise a genuine refusal."""
+        run = self.client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
+        if run.status == "requires_action":
+            raise refusal
+        return run
 
     def _run_tools(self, run, hooks) -> list[dict]:
         """Call each function the run asked for; errors become outputs, not raises."""
@@ -261,7 +288,11 @@ class AssistantService:
                 thread_id=thread_id,
                 tool_outputs=self._run_tools(run, hooks),
             )
-            run = self._relay(manager, hooks, watchdog, written)
+            try:
+                run = self._relay(manager, hooks, watchdog, written)
+            except openai.BadRequestError as exc:  # stopped while the tools ran
+                late = self._after_refused_outputs(thread_id, run.id, exc)
+                run = self._poll(thread_id, late, hooks, watchdog)
         if run is None:
             raise AssistantError("The assistant's stream ended without a result.")
         return run, written
@@ -313,7 +344,8 @@ class AssistantService:
             "created_at": message.created_at * 1000,
         }
         if message.status == "incomplete":
-            chat["status"] = "stopped"
+            reason = getattr(message.incomplete_details, "reason", None)
+            chat["status"] = "stopped" if reason == "run_cancelled" else "incomplete"
         return chat
 
     def failure_sentence(self, result: TurnResult) -> str | None:
@@ -323,6 +355,16 @@ class AssistantService:
             return None
         error = result.error or "the model failed."
         return template.format(error=error, timeout=int(self.run_timeout_s))
+
+    def _abandon(self, thread_id: str, run_id: str | None) -> None:
+        """Cancel a run this turn can no longer follow, so the thread is not left
+        busy; failing that is only logged (the original error matters more)."""
+        if run_id is None:
+            return
+        try:
+            self.cancel(thread_id, run_id)
+        except AssistantError:
+            log.warning("could not cancel abandoned run %s", run_id)
 
     def _call(self, method: Callable, *args, **kwargs):
         """Call an SDK method, turning its errors into ``AssistantError``."""
@@ -335,9 +377,16 @@ class AssistantService:
 class _Watchdog:
     """Cancel a run that outlives the turn timeout, in poll and stream mode alike."""
 
-    def __init__(self, service: AssistantService, thread_id: str, timeout_s: float):
-        self.service = service
-        self.thread_id = thread_id
+    def __init__(
+        self,
+        cancel: Callable[[str], object],
+        spawn: Callable | None,
+        sleep: Callable[[float], None],
+        timeout_s: float,
+    ) -> None:
+        self._cancel = cancel
+        self._spawn = spawn
+        self._sleep = sleep
         self.deadline = time.monotonic() + timeout_s
         self.run_id: str | None = None
         self.fired = False
@@ -348,8 +397,8 @@ class _Watchdog:
         if self.run_id is not None:
             return
         self.run_id = run_id
-        if self.service._spawn is not None:
-            self.service._spawn(self._watch)
+        if self._spawn is not None:
+            self._spawn(self._watch)
 
     def gave_up(self) -> bool:
         """Tell whether the cancelled run is still not over after the grace time."""
@@ -362,13 +411,13 @@ class _Watchdog:
     def _watch(self) -> None:
         """Sleep in short steps until the turn ends or the deadline passes."""
         while not self.done and time.monotonic() < self.deadline:
-            self.service._sleep(min(0.5, max(self.deadline - time.monotonic(), 0)))
+            self._sleep(min(0.5, max(self.deadline - time.monotonic(), 0)))
         if self.done:
             return
         self.fired = True
         log.warning("run %s passed the turn timeout; cancelling it", self.run_id)
         try:
-            self.service.cancel(self.thread_id, self.run_id)
+            self._cancel(self.run_id)
         except AssistantError:
             log.exception("could not cancel run %s", self.run_id)
 

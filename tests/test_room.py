@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from tests.conftest import wait_for
 
 
@@ -248,4 +250,52 @@ def test_a_run_past_the_timeout_is_cancelled(make_app, client):
     end = alice.wait("ai-end", timeout=15)[0]
     assert end["status"] == "timeout"
     assert any("took over 1 s" in m["content"] for m in alice.payloads("message"))
+    alice.close()
+
+
+class GatedTools:
+    """The real tools, but each call waits until the test opens the gate."""
+
+    def __init__(self, tools) -> None:
+        self.tools = tools
+        self.calling = threading.Event()
+        self.gate = threading.Event()
+
+    def label(self, name: str) -> str:
+        return self.tools.label(name)
+
+    def call(self, name: str, arguments: str) -> str:
+        self.calling.set()
+        self.gate.wait(10)
+        return self.tools.call(name, arguments)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["poll", "stream"])
+def test_stop_while_a_tool_runs_reads_as_stopped(app, client, stream):
+    from tests.conftest import Person
+
+    service = app.extensions["threadroom.assistant"]
+    service.tools = gated = GatedTools(service.tools)
+    alice = Person(app, client)
+    alice.register("Alice")
+    body = {"content": "what time is it in Tokyo?"}
+    if stream:
+        headers = {"Accept": "text/event-stream", "X-Socket-Id": alice.sid}
+        sender = threading.Thread(
+            target=app.test_client().post,
+            args=("/stream",),
+            kwargs={"json": body, "headers": headers},
+        )
+        sender.start()
+    else:
+        alice.emit("message", body)
+    assert gated.calling.wait(10)
+    assert alice.emit("stop", {}) == {"ok": True}
+    gated.gate.set()
+    end = alice.wait("ai-end")[0]
+    assert end["status"] == "cancelled"
+    notes = [m["content"] for m in alice.payloads("message") if m["role"] == "system"]
+    assert notes == ["Alice stopped the reply."]
+    alice.say("and now?")
+    assert alice.wait("ai-end", 2)[-1]["status"] == "completed"
     alice.close()
