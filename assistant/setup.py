@@ -78,6 +78,7 @@ def _remote_backend(config: Mapping) -> tuple[openai.OpenAI, AssistantInfo]:
     try:
         assistant = client.beta.assistants.retrieve(assistant_id)
     except openai.APIError as exc:
+        client.close()  # the app will not start: release the connection now
         raise AssistantError(
             f"The Assistants server at {config['ASSISTANTS_BASE_URL']} has no "
             f"assistant {assistant_id!r} or cannot be reached "
