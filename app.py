@@ -70,4 +70,7 @@ if __name__ == "__main__":
         log_output=False,
         # eventlet's WSGI server stops accepting at 1,024 connections by default.
         max_size=10_000,
+        # ...and holds back writes under 4 KiB, which would buffer a whole /stream
+        # reply; send each SSE frame as it is written.
+        minimum_chunk_size=0,
     )
