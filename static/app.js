@@ -9,6 +9,7 @@ const config = JSON.parse(document.getElementById('bootstrap').textContent);
 const STORAGE_IDENTITY = 'threadroom.identity';
 const STORAGE_STREAM = 'threadroom.stream';
 const ACK_TIMEOUT_MS = 15000;
+const ROOM_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/; // the server's rule for room names
 const NEAR_BOTTOM_PX = 96;
 
 // Every element the script touches, by id: 'message-input' becomes els.messageInput.
@@ -23,6 +24,7 @@ const els = Object.fromEntries(
 
 const state = {
   identity: loadIdentity(), // {user_id, name}: what this browser asks to be
+  room: roomFromAddress(), // ?room=name, else null (the server's default room)
   me: null, // {user_id, name}: what the server registered (the name may carry a suffix)
   registered: false,
   everConnected: false,
@@ -30,7 +32,7 @@ const state = {
   members: [],
   busy: null, // {turn, replying_to} between ai-start and ai-end
   awaitingHistory: false, // the message-list right after welcome is the full history
-  sending: false,
+  systemLines: new Set(), // texts of system lines shown, so an error frame repeating one is not shown twice
   shown: new Map(), // message id -> its element in the transcript (the dedupe key)
   streams: new Map(), // assistant message id -> streaming bubble {id, el, body, text, frame, settled}
   turnIds: new Set(), // assistant message ids seen during the current turn
@@ -54,6 +56,12 @@ function loadIdentity() {
   const saved = readStorage(STORAGE_IDENTITY);
   // Anything else under this key (an old format, a hand edit) means: ask for a nickname again.
   return typeof saved?.user_id === 'string' && typeof saved?.name === 'string' ? saved : null;
+}
+
+// ?room=name picks a room; anything the server would refuse falls back to the default room.
+function roomFromAddress() {
+  const room = (new URLSearchParams(location.search).get('room') || '').trim().toLowerCase();
+  return ROOM_PATTERN.test(room) ? room : null;
 }
 
 function uuid() {
@@ -93,6 +101,11 @@ function isOwn(msg) {
 /* ---------------------------------------------------------------- markdown */
 
 const markdown = new marked.Marked({ gfm: true, breaks: true, async: false });
+// Raw HTML in a reply is shown as the text it is: a model quoting someone's "<img onerror=…>" or
+// "<script>" must show those characters, not a (sanitized) broken image.
+markdown.use({ renderer: { html: ({ text }) => escapeHtml(text) } });
+const HTML_ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+function escapeHtml(text) { return String(text).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]); }
 const PURIFY_OPTIONS = {
   USE_PROFILES: { html: true },
   // No styles or form controls from model output: they could restyle or imitate the page itself.
@@ -116,6 +129,10 @@ function isSameOrigin(src) {
 function renderMarkdown(target, text) {
   // The one innerHTML in this file: marked's output, always through DOMPurify first.
   target.innerHTML = DOMPurify.sanitize(markdown.parse(text || ''), PURIFY_OPTIONS);
+  // An image that lost its remote address would show as a broken icon: show its description.
+  for (const img of target.querySelectorAll('img:not([src])')) {
+    img.replaceWith(img.alt ? `[image: ${img.alt}]` : '[image]');
+  }
 }
 
 /* ---------------------------------------------------------------- rendering */
@@ -142,6 +159,7 @@ function buildMessage(msg) {
   const own = isOwn(msg);
   const node = make('article', `msg msg-${role}${own ? ' msg-own' : ''}`);
   node.dataset.id = msg.id;
+  node.dataset.version = version(msg);
   const meta = make('header', 'msg-meta');
   const name = role === 'assistant' ? msg.name || state.assistant.name : msg.name || 'Someone';
   meta.append(make('span', 'msg-name', name));
@@ -156,9 +174,16 @@ function buildMessage(msg) {
   return node;
 }
 
+// What can change in a message already shown: an assistant reply cut short, then stopped.
+function version(msg) {
+  return msg.role === 'assistant' ? `${msg.status ?? ''}:${charCount(msg.content)}` : '';
+}
+
 function buildSystemLine(msg) {
+  rememberSystemLine(msg.content);
   const line = make('p', 'msg-system');
   line.dataset.id = msg.id;
+  line.dataset.version = version(msg);
   line.append(make('span', null, msg.content), ' ', buildTime(msg.created_at));
   return line;
 }
@@ -194,8 +219,10 @@ function initScrolling() {
 function showMessage(msg, { force = false } = {}) {
   if (!isMessage(msg)) return;
   const existing = state.shown.get(msg.id);
-  // Already on screen (our own message echoed back, or a duplicate): nothing to add.
-  if (existing && !state.streams.has(msg.id)) return acceptPending(msg.id);
+  // Already on screen as it is (our own message echoed back, or a duplicate): nothing to add.
+  if (existing && !state.streams.has(msg.id) && existing.dataset.version === version(msg)) {
+    return acceptPending(msg.id);
+  }
   const node = buildMessage(msg);
   keepPinned(() => (existing ? existing.replaceWith(node) : els.transcript.append(node)), force);
   state.shown.set(msg.id, node);
@@ -204,7 +231,10 @@ function showMessage(msg, { force = false } = {}) {
 }
 
 function rebuildTranscript(history) {
-  const messages = history.filter(isMessage);
+  // A reply being written is in the history too, cut wherever it was when the server read it. The
+  // streaming bubble (started from welcome's partial text, continued by the deltas) stands for it.
+  const live = state.busy ? state.streams : new Map();
+  const messages = history.filter((m) => isMessage(m) && !(m.role === 'assistant' && live.has(m.id)));
   const ids = new Set(messages.map((m) => m.id));
   // Keep what the history cannot know yet: replies still streaming, own messages not yet accepted.
   const kept = [...state.streams.keys(), ...state.pending]
@@ -234,6 +264,13 @@ function showEventLine(text) {
 
 function showNotice(text) { els.composerError.textContent = text; }
 
+// A failed or stopped turn reaches the sender twice: as a system line in the transcript (everyone
+// sees it) and as an error frame on its /stream request. Say it once, in the transcript.
+function rememberSystemLine(text) {
+  state.systemLines.add(text);
+  if (els.composerError.textContent === text) showNotice('');
+}
+
 /* ---------------------------------------------------------------- streaming bubbles */
 
 function onDelta(data) {
@@ -245,6 +282,19 @@ function onDelta(data) {
   }
   stream.text += data.delta;
   scheduleRender(stream);
+}
+
+// Joining (or coming back) while a reply is being written: show what is written so far; the deltas
+// that follow continue it.
+function resumeStreams(partial) {
+  if (!Array.isArray(partial)) return;
+  for (const { id, text } of partial) {
+    if (id == null || typeof text !== 'string') continue;
+    const stream = state.streams.get(id) || createStream(id);
+    if (text.length >= stream.text.length) stream.text = text;
+    stream.settled = false;
+    scheduleRender(stream);
+  }
 }
 
 function createStream(id) {
@@ -307,7 +357,7 @@ function applyAssistant(info) {
   const { name, backend, model, is_demo: isDemo } = state.assistant;
   els.assistantName.textContent = name;
   els.modelBadge.textContent = isDemo ? 'Offline demo model' : [backend, model].filter(Boolean).join(' · ');
-  document.title = `Threadroom · ${name}`;
+  document.title = ['Threadroom', state.room && `#${state.room}`, name].filter(Boolean).join(' · ');
 }
 
 function isMember(m) {
@@ -353,6 +403,8 @@ function showBusy(busy) {
 }
 
 function onAiStart(data) {
+  // The turn carries every message accepted so far, ours included.
+  for (const id of [...state.pending]) acceptPending(id);
   state.turnIds.clear();
   els.toolList.replaceChildren();
   showBusy(data || {});
@@ -374,7 +426,7 @@ function onTool(data) {
     );
     if (running) {
       running.classList.add('done');
-      running.append(make('span', 'visually-hidden', ' (done)'));
+      running.append(make('span', 'tool-done', ' done'));
       return;
     }
   }
@@ -385,6 +437,7 @@ function onTool(data) {
 
 function onQueue(data) {
   const next = new Set(Array.isArray(data?.waiting) ? data.waiting : []);
+  for (const id of next) if (state.pending.has(id)) acceptPending(id);
   for (const id of state.waiting) if (!next.has(id)) setWaiting(state.shown.get(id), false);
   state.waiting = next;
   for (const id of next) setWaiting(state.shown.get(id), true);
@@ -421,7 +474,8 @@ function onDisconnect(reason) {
 }
 
 function register(identity) {
-  socket.timeout(ACK_TIMEOUT_MS).emit('register', identity, (err, ack) => {
+  const payload = state.room ? { ...identity, room: state.room } : identity;
+  socket.timeout(ACK_TIMEOUT_MS).emit('register', payload, (err, ack) => {
     if (!err && ack?.ok) return onRegistered(ack, identity);
     if (!err) openNicknameDialog(errorText(ack?.error, 'That nickname cannot be used. Please choose another.'));
     else if (els.nicknameDialog.open) setNicknameError('The server did not answer. Please try again.');
@@ -443,6 +497,7 @@ function onWelcome(data) {
   applyAssistant(data.assistant);
   setMembers(data.members);
   showBusy(data.busy ?? null);
+  resumeStreams(data.busy?.partial);
   state.awaitingHistory = true;
 }
 
@@ -544,7 +599,8 @@ function handleFrame({ event, data }) {
   if (event !== 'error') return; // delta, tool and done are already shown from the socket events
   let error = data;
   try { error = JSON.parse(data)?.error; } catch { /* a plain-text error frame */ }
-  showNotice(errorText(error, 'The reply failed.'));
+  const text = errorText(error, 'The reply failed.');
+  if (!state.systemLines.has(text)) showNotice(text);
 }
 
 /* ---------------------------------------------------------------- input */
@@ -594,26 +650,26 @@ function dropPending(id) {
   state.shown.delete(id);
 }
 
+// The box empties at once, so the next message can be typed while this one is on its way (a /stream
+// request only answers once the server starts streaming). A refused message comes back into the box.
 async function send() {
-  if (state.sending) return;
   const content = els.messageInput.value.trim();
   const problem = draftProblem(content);
   if (problem) return showNotice(problem);
   showNotice('');
   const { user_id: userId, name } = state.me;
   const msg = { id: uuid(), content, user_id: userId, name, role: 'user', created_at: Date.now() };
-  state.sending = true;
-  els.sendButton.disabled = true;
   addPending(msg);
+  setDraft('');
   const result = els.streamToggle.checked ? await postStream(msg) : await emitMessage(msg);
-  state.sending = false;
-  els.sendButton.disabled = false;
-  if (!result.ok) {
-    dropPending(msg.id);
-    return showNotice(result.error); // the text stays in the box to fix or resend
-  }
-  acceptPending(msg.id, result.id);
-  if (els.messageInput.value.trim() === content) els.messageInput.value = '';
+  if (result.ok) return acceptPending(msg.id, result.id);
+  dropPending(msg.id);
+  if (!els.messageInput.value.trim()) setDraft(content); // to fix or resend
+  showNotice(result.error);
+}
+
+function setDraft(text) {
+  els.messageInput.value = text;
   updateCounter();
 }
 

@@ -1,0 +1,253 @@
+"""Drive Threadroom's page in Debian's chromium through Playwright (browser tests).
+
+Fixtures ``browser``, ``shared_server``, ``room`` and ``people``; ``Person`` is one
+browser context with the page open.
+Everything waits on conditions (``expect``, ``wait_for_function``), never on sleeps.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser
+from playwright.sync_api import Page
+from playwright.sync_api import expect
+from playwright.sync_api import sync_playwright
+
+from tests.live_server import LiveServer
+
+ROOT = Path(__file__).resolve().parent.parent
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = shutil.which("chromium")
+SKIP_REASON = (
+    "install Debian's chromium package (apt-get install chromium)"
+    " to run the browser tests"
+)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+WAIT_MS = 20_000  # the longest any condition may take (a whole demo reply on 2 cores)
+DEMO_DELAY_MS = "80"  # per word: a reply takes a second or two, long enough to watch
+
+requires_chromium = pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
+
+expect.set_options(timeout=WAIT_MS)
+
+_room_numbers = itertools.count(1)
+
+
+# -- fixtures ------------------------------------------------------------------
+#
+# Each test module imports these (``import browser_fixture``, named ``browser``),
+# so pytest sees one definition per module: the session-wide objects are kept here, made
+# by the first module that asks and closed by it at the end of the session.
+
+_session: dict[str, object] = {}
+
+
+@pytest.fixture(scope="session", name="browser")
+def browser_fixture() -> Iterator[Browser]:
+    """Launch one headless chromium for the whole session."""
+    if "browser" in _session:
+        yield _session["browser"]
+        return
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        _session["browser"] = chromium
+        yield chromium
+        del _session["browser"]
+        chromium.close()
+
+
+@pytest.fixture(scope="session", name="shared_server")
+def shared_server_fixture(tmp_path_factory) -> Iterator[LiveServer]:
+    """Serve the app once for the tests that can share it (each uses its own room)."""
+    if "server" in _session:
+        yield _session["server"]
+        return
+    folder = tmp_path_factory.mktemp("browser")
+    with LiveServer(folder, DEMO_DELAY_MS=DEMO_DELAY_MS) as server:
+        _session["server"] = server
+        yield server
+        del _session["server"]
+
+
+@pytest.fixture(name="room")
+def room_fixture(request) -> str:
+    """Return a room name of this test's own: tests on a shared server stay apart."""
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
+    return f"r{next(_room_numbers)}-{slug}"[:32].rstrip("-_")
+
+
+@pytest.fixture(name="people")
+def people_fixture(browser) -> Iterator[list]:
+    """Collect the ``Person``s a test opens and close them afterwards."""
+    opened: list[Person] = []
+    yield opened
+    for person in opened:
+        person.close()
+
+
+# -- one person in one browser context ---------------------------------------
+
+
+class Person:
+    """One browser context (its own storage, so its own identity) with the page."""
+
+    def __init__(self, browser: Browser, **context_options) -> None:
+        options = {"viewport": {"width": 1000, "height": 720}, **context_options}
+        self.context = browser.new_context(**options)
+        self.page: Page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("console", self._console)
+        self.name = ""
+
+    def _console(self, message) -> None:
+        """Keep console errors: a healthy page logs none."""
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def open(self, url: str, room: str | None = None) -> Person:
+        """Load the page (in ``room``) and wait until its script has started."""
+        self.page.goto(f"{url}/?room={room}" if room else url)
+        expect(self.page.locator("#nickname-dialog")).to_be_visible()
+        return self
+
+    def join(self, url: str, room: str | None, name: str) -> Person:
+        """Open the page, choose ``name`` in the dialog and wait to be in the room."""
+        self.open(url, room)
+        self.page.get_by_role("textbox", name="Nickname").fill(name)
+        self.page.get_by_role("button", name="Join the room").click()
+        self.wait_joined(name)
+        return self
+
+    def wait_joined(self, name: str) -> None:
+        """Wait until the dialog is gone and the presence list shows us."""
+        self.name = name
+        expect(self.page.locator("#nickname-dialog")).to_be_hidden()
+        expect(self.page.locator("#presence-list .me")).to_contain_text(name)
+
+    def send(self, text: str) -> None:
+        """Type ``text`` in the message box and press Enter."""
+        box = self.page.get_by_role("textbox", name="Message")
+        box.fill(text)
+        box.press("Enter")
+        expect(box).to_have_value("")
+
+    @property
+    def transcript(self):
+        """Return the conversation log."""
+        return self.page.get_by_role("log", name="Conversation")
+
+    def replies(self):
+        """Return the assistant's messages."""
+        return self.transcript.locator("article.msg-assistant")
+
+    def wait_idle(self) -> None:
+        """Wait until no reply is being written."""
+        expect(self.page.locator("#activity")).to_be_hidden()
+        expect(self.transcript.locator(".msg-streaming")).to_have_count(0)
+
+    def wait_replies(self, count: int) -> None:
+        """Wait for ``count`` finished assistant replies and an idle room."""
+        expect(self.replies()).to_have_count(count)
+        self.wait_idle()
+
+    def messages(self) -> list[dict]:
+        """Return what the transcript shows: each message's id, role and text."""
+        return self.page.evaluate(
+            """() => [...document.querySelectorAll('#transcript > [data-id]')]
+               .map((n) => ({
+                 id: n.dataset.id,
+                 role: n.classList.contains('msg-system') ? 'system'
+                     : n.classList.contains('msg-assistant') ? 'assistant' : 'user',
+                 name: n.querySelector('.msg-name')?.textContent ?? null,
+                 text: (n.querySelector('.msg-body') || n.firstChild).textContent,
+                 note: [...n.querySelectorAll('.msg-note')].map((x) => x.textContent),
+               }))"""
+        )
+
+    def record_stream(self) -> None:
+        """Start keeping every text a streaming reply shows, as it grows."""
+        self.page.evaluate(
+            """() => {
+              window.__streamTexts = [];
+              const seen = (node) => {
+                const body = document.querySelector(
+                  '#transcript .msg-streaming .msg-body');
+                const text = body ? body.textContent : '';
+                const all = window.__streamTexts;
+                if (text && all[all.length - 1] !== text) all.push(text);
+              };
+              new MutationObserver(seen).observe(document.getElementById('transcript'),
+                { childList: true, subtree: true, characterData: true });
+            }"""
+        )
+
+    def streamed_texts(self) -> list[str]:
+        """Return the texts recorded since ``record_stream``."""
+        return self.page.evaluate("() => window.__streamTexts")
+
+    def screenshot(self, name: str) -> Path:
+        """Save a PNG of the page under test-artifacts/screenshots/."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def axe_violations(self, impacts=("serious", "critical")) -> list[dict]:
+        """Run axe-core on the page; return the violations of these impacts."""
+        if not self.page.evaluate("() => Boolean(window.axe)"):
+            self.page.add_script_tag(path=str(AXE))
+        results = self.page.evaluate("async () => await window.axe.run(document)")
+        return [
+            {
+                "id": v["id"],
+                "impact": v["impact"],
+                "help": v["help"],
+                "nodes": [
+                    (n["target"], n["failureSummary"].splitlines()[-1].strip())
+                    for n in v["nodes"]
+                ],
+            }
+            for v in results["violations"]
+            if v["impact"] in impacts
+        ]
+
+    def overflows_horizontally(self) -> bool:
+        """Tell whether the page is wider than the window."""
+        return self.page.evaluate(
+            "() => document.scrollingElement.scrollWidth > window.innerWidth"
+        )
+
+    def close(self) -> None:
+        """Close the context."""
+        self.context.close()
+
+
+def open_people(
+    browser: Browser, people: list, url: str, room: str | None, names, **options
+) -> list[Person]:
+    """Join ``names`` one after the other; each waits until everyone is present."""
+    joined = []
+    for name in names:
+        person = Person(browser, **options).join(url, room, name)
+        people.append(person)
+        joined.append(person)
+    for person in joined:
+        expect(person.page.locator("#presence-count")).to_have_text(str(len(joined)))
+    return joined

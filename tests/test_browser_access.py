@@ -1,0 +1,139 @@
+"""The page for everyone: keyboard only, axe-core, a 360 px phone, dark, less motion."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser_support import Person
+from tests.browser_support import browser_fixture  # noqa: F401
+from tests.browser_support import open_people
+from tests.browser_support import people_fixture  # noqa: F401
+from tests.browser_support import requires_chromium
+from tests.browser_support import room_fixture  # noqa: F401
+from tests.browser_support import shared_server_fixture  # noqa: F401
+
+pytestmark = requires_chromium
+
+LONG_WORD = "Supercalifragilisticexpialidocious" * 4
+
+
+def focused_id(person: Person) -> str:
+    """Return the id of the element that has the focus."""
+    return person.page.evaluate("() => document.activeElement?.id ?? ''")
+
+
+def test_keyboard_only_join_send_newline_and_stop(browser, shared_server, room, people):
+    (other,) = open_people(browser, people, shared_server.url, room, ["Watcher"])
+    person = Person(browser).open(shared_server.url, room)
+    people.append(person)
+    keys = person.page.keyboard
+    assert focused_id(person) == "nickname-input"  # the dialog takes the focus
+    keys.type("Keys")
+    keys.press("Enter")
+    person.wait_joined("Keys")
+    assert focused_id(person) == "message-input"  # then the message box
+
+    keys.type("first line")
+    keys.press("Shift+Enter")
+    keys.type("second line, a long one to leave time for a Stop")
+    expect(person.page.locator("#message-input")).to_have_value(
+        "first line\nsecond line, a long one to leave time for a Stop"
+    )
+    keys.press("Enter")
+    mine = person.transcript.locator("article.msg-own .msg-body")
+    expect(mine).to_have_text(
+        "first line\nsecond line, a long one to leave time for a Stop"
+    )
+    assert mine.evaluate("(n) => n.getClientRects().length && n.offsetHeight") > 40
+    expect(person.transcript.locator(".msg-streaming .msg-body")).not_to_be_empty()
+
+    keys.press("Shift+Tab")  # from the message box back to Stop
+    assert focused_id(person) == "stop-button"
+    keys.press("Enter")
+    person.wait_replies(1)
+    expect(other.replies().last).to_contain_text("Stopped by Keys")
+    keys.press("Tab")
+    assert focused_id(person) in {"message-input", "stop-button"}
+
+
+def test_every_control_is_reachable_by_tab_and_labelled(
+    browser, shared_server, room, people
+):
+    (person,) = open_people(browser, people, shared_server.url, room, ["Tabby"])
+    reached = []
+    for _ in range(10):
+        person.page.keyboard.press("Tab")
+        reached.append(
+            person.page.evaluate(
+                """() => { const e = document.activeElement;
+                   return e.id || e.className || e.tagName; }"""
+            )
+        )
+    expected = {"skip-link", "transcript", "message-input", "stream-toggle"}
+    assert expected | {"send-button"} <= set(reached), reached
+    for name in ("Message", "Stream replies"):
+        expect(person.page.get_by_label(name, exact=True)).to_be_visible()
+    expect(person.page.get_by_role("button", name="Send")).to_be_visible()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_serious_or_critical_problem(
+    browser, shared_server, room, people, scheme
+):
+    person = Person(browser, color_scheme=scheme).open(shared_server.url, room)
+    people.append(person)
+    assert person.axe_violations() == []  # with the nickname dialog open
+    person.page.get_by_role("textbox", name="Nickname").fill("Axel")
+    person.page.keyboard.press("Enter")
+    person.wait_joined("Axel")
+    person.send("Show me **bold** text, `code` and a [link](/healthz) please")
+    person.send("what is 6*7")
+    expect(person.page.locator("#activity")).to_be_visible()
+    problems = person.axe_violations()
+    assert problems == [], "\n".join(map(str, problems))  # while answering
+    person.wait_replies(2)
+    assert person.axe_violations() == []
+    if scheme == "dark":
+        person.screenshot("dark")
+
+
+def test_a_360px_phone_shows_everything_without_sideways_scrolling(
+    browser, shared_server, room, people
+):
+    phone = {"viewport": {"width": 360, "height": 740}, "is_mobile": True,
+             "has_touch": True, "device_scale_factor": 2}  # fmt: skip
+    person = Person(browser, **phone).open(shared_server.url, room)
+    people.append(person)
+    assert not person.overflows_horizontally()
+    person.screenshot("phone-dialog")
+    person.page.get_by_role("textbox", name="Nickname").fill("A" * 32)
+    person.page.keyboard.press("Enter")
+    person.wait_joined("A" * 32)
+    person.send(f"{LONG_WORD} and a cat picture please")
+    person.wait_replies(1)
+    person.send(f"`{LONG_WORD}` what is 12345678*87654321")
+    expect(person.page.locator("#activity")).to_be_visible()
+    assert not person.overflows_horizontally()
+    person.wait_replies(2)
+    image = person.replies().first.locator("img")
+    expect(image).to_be_visible()
+    assert image.evaluate("(img) => img.complete && img.naturalWidth > 0")
+    assert not person.overflows_horizontally()
+    for selector in ("#send-button", "#message-input", "#presence-count"):
+        box = person.page.locator(selector).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 360, selector
+    person.screenshot("phone")
+
+
+def test_reduced_motion_stops_the_spinner_and_the_cursor(
+    browser, shared_server, room, people
+):
+    person = Person(browser, reduced_motion="reduce")
+    people.append(person)
+    person.join(shared_server.url, room, "Still")
+    person.send("A few words to make a reply for the spinner")
+    spinner = person.page.locator(".spinner")
+    expect(spinner).to_be_visible()
+    assert spinner.evaluate("(n) => getComputedStyle(n).animationName") == "none"
+    person.wait_replies(1)
