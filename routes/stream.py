@@ -18,7 +18,6 @@ from flask import jsonify
 from flask import request
 
 from sockets import get_rooms
-from sockets.state import Member
 from sockets.turns import END
 from sockets.turns import StreamSink
 from sockets.validation import parse_message
@@ -46,27 +45,36 @@ def stream():
     ack = get_rooms(current_app).submit(member, fields, sink=sink)
     if ack.get("duplicate"):
         return jsonify(error="This message was already sent."), 400
+    # An HTTP-only client learns who it is here, and can later stop a reply with it.
+    identity = {
+        "X-Threadroom-User-Id": member.user_id,
+        "X-Threadroom-Token": get_rooms(current_app).token_for(member.user_id),
+    }
     if request.accept_mimetypes.best == "text/event-stream":
-        return Response(_sse(sink), mimetype="text/event-stream", headers=SSE_HEADERS)
-    return _plain_text(sink)
+        headers = {**SSE_HEADERS, **identity}
+        return Response(_sse(sink), mimetype="text/event-stream", headers=headers)
+    response = current_app.make_response(_plain_text(sink))
+    response.headers.update(identity)
+    return response
 
 
 @bp.post("/stream/stop")
 def stop():
     """Stop the reply being written in the sender's room (the Stop button's twin
-    for clients that only speak HTTP)."""
+    for clients that only speak HTTP).  Only a registered person may stop: a
+    registered socket, or the ``user_id`` + ``token`` its registration got."""
     data = request.get_json(silent=True)
-    member, error = _sender(data if isinstance(data, dict) else {})
+    member, error = _sender(data if isinstance(data, dict) else {}, registered=True)
     if error:
-        return jsonify(error=error), 400
+        return jsonify(error=error), 403
     ack = get_rooms(current_app).stop(member)
     return (jsonify(ack), 200) if ack["ok"] else (jsonify(error=ack["error"]), 409)
 
 
-def _sender(data: dict) -> tuple[Member | None, str | None]:
+def _sender(data: dict, *, registered: bool = False):
     """Find who is sending: the registered socket named by ``X-Socket-Id``, or, for
     clients without one, the ``user_id``/``name`` in the body (checked like
-    ``register``; a registered user keeps their registered name)."""
+    ``register``: a present person's id without its token is someone new)."""
     rooms = get_rooms(current_app)
     sid = request.headers.get("X-Socket-Id", "")
     if sid:
@@ -75,12 +83,12 @@ def _sender(data: dict) -> tuple[Member | None, str | None]:
     fields, error = parse_register(data)
     if error:
         return None, error
+    if registered and not rooms.token_valid(fields["user_id"], fields["token"]):
+        return None, "Only people who registered in the room can do that."
     room = rooms.room(fields["room"])
-    for member in list(room.members.values()):
-        if member.user_id == fields["user_id"]:
-            return Member("", member.user_id, member.name, room.name), None
-    rooms.ensure_thread(room)
-    return Member("", fields["user_id"], fields["name"], room.name), None
+    with room.lock:
+        rooms.ensure_thread(room)
+        return rooms.identify(room, fields), None
 
 
 def _frame(event: str, data: dict) -> str:

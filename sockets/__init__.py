@@ -41,6 +41,7 @@ def init_sockets(app: Flask) -> None:
     rooms = Rooms(
         lambda: app.extensions["threadroom.assistant"],
         ThreadDirectory(app.config["ENGINE_DB"]),
+        secret=app.config["SECRET_KEY"],
         emit=lambda event, data, **kw: server.emit(event, data, namespace="/", **kw),
         spawn=server.start_background_task,
         sleep=server.sleep,

@@ -45,12 +45,9 @@ class ChatNamespace(Namespace):
 
     def on_disconnect(self, reason=None):
         """Sent when a connection ends: the others hear ``leave`` and ``presence``."""
-        member, room, gone = self.rooms.leave(request.sid)
-        if member is None:
-            return
-        if gone:
-            emit("leave", member.public(), to=room.name)
-        emit("presence", room.roster(), to=room.name)
+        if self._connected(request.sid):
+            return  # a client-sent event named "disconnect", not a real one
+        self._leave(request.sid)
 
     def on_register(self, data=None, *_extra):
         """Sent by a browser to take a nickname in a room.  It gets ``welcome`` and
@@ -60,20 +57,28 @@ class ChatNamespace(Namespace):
             return {"ok": False, "error": error}
         previous = self.rooms.member(request.sid)
         if previous is not None and previous.room != fields["room"]:
-            self.on_disconnect()
+            self._leave(request.sid)
             leave_room(previous.room)
         try:
             member, room, is_new = self.rooms.register(request.sid, fields)
+            if not self._connected(request.sid):  # the tab closed meanwhile
+                self.rooms.leave(request.sid)
+                return {"ok": False, "error": "The connection closed."}
+            join_room(room.name)  # before reading history: nothing falls between
             history = self.rooms.history(room)
         except AssistantError as exc:
             return {"ok": False, "error": exc.message}
-        join_room(room.name)
         emit("welcome", self.rooms.welcome(room, member))
         emit("message-list", history)
         if is_new:
             emit("join", member.public(), to=room.name, include_self=False)
         emit("presence", room.roster(), to=room.name)
-        return {"ok": True, "user_id": member.user_id, "name": member.name}
+        return {
+            "ok": True,
+            "user_id": member.user_id,
+            "name": member.name,
+            "token": self.rooms.token_for(member.user_id),
+        }
 
     def on_message(self, data=None, *_extra):
         """Sent by a browser with a new message: it is broadcast, queued for the
@@ -85,6 +90,19 @@ class ChatNamespace(Namespace):
         if error:
             return {"ok": False, "error": error}
         return self.rooms.submit(member, fields)
+
+    def _leave(self, sid: str) -> None:
+        """Forget ``sid``; tell the room if that was the person's last tab."""
+        member, room, gone = self.rooms.leave(sid)
+        if member is None:
+            return
+        if gone:
+            emit("leave", member.public(), to=room.name)
+        emit("presence", room.roster(), to=room.name)
+
+    def _connected(self, sid: str) -> bool:
+        """Tell whether ``sid`` is still connected (False while disconnecting)."""
+        return self.socketio.server.manager.is_connected(sid, "/")
 
     def on_stop(self, data=None, *_extra):
         """Sent by anyone in the room to stop the reply being written."""

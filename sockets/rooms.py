@@ -8,7 +8,10 @@ burst of messages becomes one turn and a thread never has two runs at once.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import uuid
 from collections.abc import Callable
 
 from assistant.errors import AssistantError
@@ -18,6 +21,7 @@ from sockets.state import Pending
 from sockets.state import Room
 from sockets.state import ThreadDirectory
 from sockets.turns import TurnRunner
+from sockets.validation import MAX_NAME_CHARS
 from sockets.validation import user_message
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,7 @@ class Rooms:
         get_assistant: Callable[[], AssistantService],
         directory: ThreadDirectory,
         *,
+        secret: str,
         emit: Callable,
         spawn: Callable,
         sleep: Callable[[float], None],
@@ -39,6 +44,7 @@ class Rooms:
     ) -> None:
         self._get_assistant = get_assistant
         self.directory = directory
+        self._secret = secret.encode()
         self.emit = emit
         self.spawn = spawn
         self.sleep = sleep
@@ -67,16 +73,41 @@ class Rooms:
         """Bind ``sid`` to a nickname in a room; return it, the room, and whether
         this user was not present before (so the others hear ``join``)."""
         room = self.room(fields["room"])
-        self.ensure_thread(room)
-        with room.lock:
+        with room.lock:  # no expiry can slip between the thread and the member
+            if self._rooms.get(room.name) is not room:  # it expired just now
+                return self.register(sid, fields)
+            self.ensure_thread(room)
             room.members.pop(sid, None)
-            is_new = all(m.user_id != fields["user_id"] for m in room.members.values())
-            name = _unique_name(room, fields["name"], fields["user_id"])
-            member = Member(sid, fields["user_id"], name, room.name)
+            member = self.identify(room, fields, sid)
+            is_new = all(m.user_id != member.user_id for m in room.members.values())
             room.members[sid] = member
-            room.empty_since += 1  # a pending expiry of this room is now stale
+            room.generation += 1  # a pending expiry of this room is now stale
         self._members[sid] = member
         return member, room, is_new
+
+    def identify(self, room: Room, fields: dict, sid: str = "") -> Member:
+        """Decide who a registration (or an HTTP-only sender) is.
+
+        Several tabs of one person share a ``user_id`` and a name.  Claiming the
+        ``user_id`` of someone present needs the token their registration got, so a
+        copied id becomes a new person (with a suffixed name), not an impersonation.
+        """
+        user_id = fields["user_id"]
+        present = any(m.user_id == user_id for m in room.members.values())
+        if present and not self.token_valid(user_id, fields.get("token", "")):
+            user_id = uuid.uuid4().hex
+        return Member(
+            sid, user_id, _unique_name(room, fields["name"], user_id), room.name
+        )
+
+    def token_for(self, user_id: str) -> str:
+        """Return the token that proves a client registered as ``user_id``."""
+        digest = hmac.new(self._secret, user_id.encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+    def token_valid(self, user_id: str, token: str) -> bool:
+        """Check a token against ``user_id`` in constant time."""
+        return hmac.compare_digest(self.token_for(user_id), token or "")
 
     def leave(self, sid: str) -> tuple[Member | None, Room | None, bool]:
         """Forget connection ``sid``; return who left, from where, and whether that
@@ -89,9 +120,9 @@ class Rooms:
             room.members.pop(sid, None)
             gone = all(m.user_id != member.user_id for m in room.members.values())
             empty = not room.members
-            token = room.empty_since
+            generation = room.generation
         if empty:
-            self._schedule_expiry(room, token)
+            self._schedule_expiry(room, generation)
         return member, room, gone
 
     def ensure_thread(self, room: Room) -> str:
@@ -152,7 +183,7 @@ class Rooms:
                 return {"ok": True, "id": message["id"], "duplicate": True}
             queued = room.worker_running
             room.unsaved.append(message)
-            room.pending.append(Pending(message, stream=sink is not None, sink=sink))
+            room.pending.append(Pending(message, sink=sink))
             waiting = [p.message["id"] for p in room.pending]
             start_worker = not room.worker_running
             room.worker_running = True
@@ -174,13 +205,23 @@ class Rooms:
         if turn.run_id is None:
             return {"ok": True}  # the turn cancels itself as soon as its run exists
         try:
-            self.assistant.cancel(room.thread_id, turn.run_id)
+            cancelled = self.assistant.cancel(room.thread_id, turn.run_id)
         except AssistantError as exc:
-            return {"ok": False, "error": exc.message}
+            cancelled, error = False, exc.message
+        else:
+            error = "The reply has already finished."
+        if not cancelled:
+            if turn.stopped_by is member:
+                turn.stopped_by = None
+            return {"ok": False, "error": error}
         return {"ok": True}
 
     def _work(self, room: Room) -> None:
-        """Run turns for ``room`` until nothing is queued."""
+        """Run turns for ``room`` until nothing is queued.
+
+        A turn that raises (a bug, a failing emit) is logged and the worker goes
+        on: a dead worker would leave every later message queued forever.
+        """
         runner = TurnRunner(
             self.assistant, self.emit, stream_mode=self.stream_mode, sleep=self.sleep
         )
@@ -188,33 +229,41 @@ class Rooms:
             with room.lock:
                 if not room.pending:
                     room.worker_running = False
-                    token, empty = room.empty_since, not room.members
+                    generation, empty = room.generation, not room.members
                     break
                 batch, room.pending = room.pending, []
                 messages = list(room.unsaved)
                 roster = [person["name"] for person in room.roster()]
-            self.emit("queue", {"waiting": []}, to=room.name)
-            runner.run(room, batch, messages, roster)
+            try:
+                self.ensure_thread(room)  # an expired room gets a fresh thread
+                self.emit("queue", {"waiting": []}, to=room.name)
+                runner.run(room, batch, messages, roster)
+            except Exception:
+                log.exception("a turn in room %s failed outside the turn", room.name)
+                for pending in batch:
+                    if pending.sink is not None:
+                        pending.sink.close()
         if empty:
-            self._schedule_expiry(room, token)
+            self._schedule_expiry(room, generation)
 
     # -- expiry --------------------------------------------------------------
 
-    def _schedule_expiry(self, room: Room, token: int) -> None:
+    def _schedule_expiry(self, room: Room, generation: int) -> None:
         """Delete the room's thread once it has been empty for the TTL."""
         if self.empty_room_ttl_s >= 0:
-            self.spawn(self._expire, room, token)
+            self.spawn(self._expire, room, generation)
 
-    def _expire(self, room: Room, token: int) -> None:
-        """Delete the thread unless someone came back (the token changed)."""
+    def _expire(self, room: Room, generation: int) -> None:
+        """Delete the thread and forget the room, unless someone came back."""
         if self.empty_room_ttl_s:
             self.sleep(self.empty_room_ttl_s)
         with room.lock:
-            if room.members or room.empty_since != token or room.worker_running:
+            if room.members or room.generation != generation or room.worker_running:
                 return  # someone joined, or the last turn will reschedule this
             thread_id, room.thread_id = room.thread_id, None
-            room.seen_ids.clear()
             self.directory.forget(room.name)
+            if self._rooms.get(room.name) is room:
+                del self._rooms[room.name]  # rooms come and go; memory must not grow
         if thread_id:
             log.info("room %s was empty; deleting its thread", room.name)
             try:
@@ -224,9 +273,11 @@ class Rooms:
 
 
 def _unique_name(room: Room, name: str, user_id: str) -> str:
-    """Return ``name``, or ``name (2)``, ``name (3)``… if someone else has it."""
+    """Return ``name``, or ``name (2)``, ``name (3)``… if someone else has it,
+    shortening the name so the result stays within 32 characters."""
     candidate, number = name, 1
     while room.name_taken(candidate, user_id):
         number += 1
-        candidate = f"{name} ({number})"
+        suffix = f" ({number})"
+        candidate = name[: MAX_NAME_CHARS - len(suffix)].rstrip() + suffix
     return candidate

@@ -2,7 +2,8 @@
 
 ``Room`` keeps live state in memory (one process serves a room); the room -> thread
 mapping is kept in ``ThreadDirectory`` (SQLite) so a restart continues the
-conversation.  A Redis-backed directory would replace this class only.
+conversation.  Serving one room from several processes would need both moved to a
+shared store (e.g. Redis) behind these same methods.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ class Pending:
     """A user message accepted and waiting for the assistant's next turn."""
 
     message: dict
-    stream: bool = False
-    sink: object | None = None  # a turns.StreamSink for /stream requests
+    sink: object | None = None  # a turns.StreamSink: the sender reads a stream
 
 
 @dataclass
@@ -51,7 +51,7 @@ class Room:
     unsaved: list[dict] = field(default_factory=list)  # accepted, not in thread yet
     turn: object | None = None  # the turns.Turn in progress
     worker_running: bool = False
-    empty_since: int = 0  # a token: bumps on every join, so a stale expiry is seen
+    generation: int = 0  # bumps on every join, so a pending expiry can see it is stale
     seen_ids: OrderedDict = field(default_factory=OrderedDict)
     # Threads of the async mode (green under eventlet/gevent monkey-patching).
     lock: threading.RLock = field(default_factory=threading.RLock)

@@ -120,13 +120,13 @@ class TurnRunner:
             )
         finally:
             room.turn = None
-            self.emit("ai-end", self._end_payload(turn, status), to=room.name)
-            for sink in sinks:
+            for sink in sinks:  # first: a failing emit must not leave a caller hanging
                 sink.close()
+            self.emit("ai-end", self._end_payload(turn, status), to=room.name)
 
     def _answer(self, room, turn, batch, messages, roster, sinks) -> str:
         """Run the assistant over the messages, deliver its reply; return the status."""
-        streaming = any(p.stream for p in batch) and self.stream_mode != "mock"
+        streaming = bool(sinks) and self.stream_mode != "mock"
         context = turn_context(turn.replying_to, roster, datetime.date.today())
         hooks = TurnHooks(
             on_run=lambda run_id: self._on_run(room, turn, run_id, messages),
@@ -177,13 +177,14 @@ class TurnRunner:
     def _deliver(self, room, turn, sinks, result) -> None:
         """Send the reply (even a partial one) and say why when it is not complete."""
         messages = result.messages
-        if turn.stopped_by is not None:
+        stopped = turn.stopped_by is not None and result.status == "cancelled"
+        if stopped:
             for message in messages:
                 message["status"] = "stopped"
                 message["stopped_by"] = turn.stopped_by.public()
         if messages:
             self.emit("message-list", messages, to=room.name)
-        if turn.stopped_by is not None and result.status == "cancelled":
+        if stopped:
             self._tell(room, [], f"{turn.stopped_by.name} stopped the reply.")
             for sink in sinks:
                 sink.put(
@@ -204,6 +205,6 @@ class TurnRunner:
     def _end_payload(turn: Turn, status: str) -> dict:
         """Build ``ai-end``: the turn, how it ended, and who stopped it."""
         payload = {"turn": turn.number, "status": status}
-        if turn.stopped_by is not None:
+        if turn.stopped_by is not None and status == "cancelled":
             payload["stopped_by"] = turn.stopped_by.public()
         return payload

@@ -15,14 +15,26 @@ MAX_ID_CHARS = 64
 DEFAULT_ROOM = "lobby"
 ROOM_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-ALLOWED_CONTROLS = {"\n", "\t"}
+ALLOWED_CONTROLS = frozenset("\n\t")
 
 
-def has_control_chars(text: str, allowed: set[str] = frozenset()) -> bool:
-    """Tell whether ``text`` holds control or format characters not in ``allowed``."""
+# Bidirectional overrides can make a name or message display as something else.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def has_control_chars(text: str, allowed: frozenset[str] = frozenset()) -> bool:
+    """Tell whether ``text`` holds control characters (other than ``allowed``) or
+    bidi overrides.  Format characters such as the zero-width joiner inside emoji
+    sequences are fine."""
     return any(
-        unicodedata.category(ch) in ("Cc", "Cf") and ch not in allowed for ch in text
+        (unicodedata.category(ch) == "Cc" and ch not in allowed) or ch in BIDI_CONTROLS
+        for ch in text
     )
+
+
+def is_visible(text: str) -> bool:
+    """Tell whether ``text`` shows anything (not only spaces or invisible marks)."""
+    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
 
 
 def parse_name(value) -> tuple[str | None, str | None]:
@@ -32,7 +44,7 @@ def parse_name(value) -> tuple[str | None, str | None]:
         error = "Please choose a nickname."
     elif has_control_chars(value):
         error = "A nickname cannot contain control characters."
-    elif not value.strip():
+    elif not is_visible(value):
         error = "A nickname cannot be blank."
     elif len(value.strip()) > MAX_NAME_CHARS:
         error = f"A nickname can be at most {MAX_NAME_CHARS} characters long."
@@ -70,21 +82,25 @@ def parse_register(data) -> tuple[dict | None, str | None]:
     room, error = parse_room(data.get("room"))
     if error:
         return None, error
-    return {"user_id": user_id, "name": name, "room": room}, None
+    token = data.get("token")
+    token = token if isinstance(token, str) and len(token) <= 128 else ""
+    return {"user_id": user_id, "name": name, "room": room, "token": token}, None
 
 
 def parse_content(value, max_chars: int) -> tuple[str | None, str | None]:
     """Return message text that is non-empty, short enough and printable."""
+    if isinstance(value, str):
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     error = None
     if not isinstance(value, str):
         error = "A message needs text content."
-    elif not value.strip():
+    elif not is_visible(value):
         error = "A message cannot be empty."
     elif len(value) > max_chars:
         error = f"A message can be at most {max_chars} characters long."
     elif has_control_chars(value, ALLOWED_CONTROLS):
         error = "A message cannot contain control characters."
-    return (None, error) if error else (value.strip("\r\n"), None)
+    return (None, error) if error else (value.strip("\n"), None)
 
 
 def parse_message(data, max_chars: int) -> tuple[dict | None, str | None]:

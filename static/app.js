@@ -485,6 +485,12 @@ function register(identity) {
 
 function onRegistered(ack, identity) {
   state.me = { user_id: ack.user_id ?? identity.user_id, name: ack.name ?? identity.name };
+  // The token proves to the server that this browser owns its user_id: other tabs and
+  // reconnects send it, so they are the same person rather than a copy with a suffix.
+  if (typeof ack.token === 'string') {
+    state.identity = { ...identity, user_id: state.me.user_id, token: ack.token };
+    writeStorage(STORAGE_IDENTITY, state.identity);
+  }
   state.registered = true;
   renderPresence();
   if (els.nicknameDialog.open) els.nicknameDialog.close(); // its close handler focuses the input
@@ -710,7 +716,7 @@ function onNicknameSubmit(event) {
   event.preventDefault(); // stay open until the server accepts the name
   const name = els.nicknameInput.value.trim();
   if (!name) return setNicknameError('Please enter a nickname.');
-  state.identity = { user_id: state.identity?.user_id ?? uuid(), name };
+  state.identity = { ...state.identity, user_id: state.identity?.user_id ?? uuid(), name };
   writeStorage(STORAGE_IDENTITY, state.identity);
   setNicknameError('');
   if (socket.connected) register(state.identity);

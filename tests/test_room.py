@@ -34,7 +34,7 @@ def test_a_taken_nickname_gets_a_suffix(people):
     people("Alice")
     other = people()
     ack = other.register("alice", user_id="someone-else")
-    assert ack == {"ok": True, "user_id": "someone-else", "name": "alice (2)"}
+    assert ack["ok"] and (ack["user_id"], ack["name"]) == ("someone-else", "alice (2)")
     assert other.wait("welcome")[0]["name"] == "alice (2)"
 
 
@@ -299,3 +299,28 @@ def test_stop_while_a_tool_runs_reads_as_stopped(app, client, stream):
     alice.say("and now?")
     assert alice.wait("ai-end", 2)[-1]["status"] == "completed"
     alice.close()
+
+
+def test_a_copied_user_id_without_its_token_is_someone_new(people):
+    alice = people()
+    token = alice.register("Alice")["token"]
+    copycat = people()
+    ack = copycat.register("Alice", user_id="u-Alice")
+    assert ack["user_id"] != "u-Alice" and ack["name"] == "Alice (2)"
+    second_tab = people()
+    ack = second_tab.register("Alice", user_id="u-Alice", token=token)
+    assert (ack["user_id"], ack["name"]) == ("u-Alice", "Alice")
+
+
+def test_a_client_sent_disconnect_event_is_ignored(people):
+    alice, bob = people("Alice"), people("Bob")
+    bob.emit("disconnect")
+    assert bob.say("still here")["ok"] is True
+    assert "leave" not in alice.names()
+
+
+def test_names_with_emoji_sequences_and_crlf_text_are_fine(people):
+    coder = people("👩‍💻 Dev", user_id="dev-1")
+    assert coder.wait("welcome")[0]["name"] == "👩‍💻 Dev"
+    assert coder.say("line one\r\nline two")["ok"] is True
+    assert people().register("evil\u202egnp.exe")["ok"] is False

@@ -130,15 +130,28 @@ def test_stop_over_http_cancels_a_streamed_reply(make_app):
         response = app.test_client().post(
             "/stream", json={**ann, "content": "a long story"}, headers=SSE
         )
+        results["token"] = response.headers["X-Threadroom-Token"]
         results["frames"] = _frames(response.get_data(as_text=True))
 
     streaming = threading.Thread(target=post_message)
     streaming.start()
     wait_for(lambda: (turn := get_rooms(app).room("lobby").turn) and turn.partial)
-    stopped = app.test_client().post("/stream/stop", json=ann)
+    intruder = app.test_client().post("/stream/stop", json=ann)
+    assert intruder.status_code == 403  # knowing someone's user_id is not enough
+    token = wait_for(lambda: results.get("token"))
+    stopped = app.test_client().post("/stream/stop", json={**ann, "token": token})
     assert stopped.status_code == 200 and stopped.get_json() == {"ok": True}
     streaming.join()
     assert ("error", {"error": "Ann stopped the reply."}) in results["frames"]
-    again = app.test_client().post("/stream/stop", json=ann)
+    again = app.test_client().post("/stream/stop", json={**ann, "token": token})
     assert again.status_code == 409
     assert again.get_json() == {"error": "The assistant is not answering right now."}
+
+
+def test_a_present_persons_id_cannot_be_borrowed_over_http(client, people):
+    alice = people("Alice")
+    body = {"content": "I am Alice", "user_id": "u-Alice", "name": "Alice"}
+    response = client.post("/stream", json=body)
+    assert response.headers["X-Threadroom-User-Id"] != "u-Alice"
+    heard = alice.wait("message")[0]
+    assert heard["name"] == "Alice (2)" and heard["user_id"] != "u-Alice"
