@@ -10,6 +10,7 @@ so a burst of N messages costs one request, not N.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -23,6 +24,8 @@ from assistant.tools import ToolRegistry
 
 log = logging.getLogger(__name__)
 
+# The 400 a busy thread answers to a new run (the real API's wording).
+ACTIVE_RUN_REFUSAL = re.compile(r"already has an active run (run_[\w-]+)")
 FINISHED_MESSAGE_EVENTS = {"thread.message.completed", "thread.message.incomplete"}
 TERMINAL_STATUSES = {"completed", "failed", "cancelled", "expired", "incomplete"}
 MAX_POLL_INTERVAL_S = 2.0
@@ -208,11 +211,14 @@ class AssistantService:
 
     def _poll_turn(self, thread_id, messages, context, hooks, watchdog):
         """Create a run and poll it to the end, answering tool calls on the way."""
-        run = self.client.beta.threads.runs.create(
+        run = self._start_run(
             thread_id,
-            assistant_id=self.info.id,
-            additional_messages=[_thread_message(m) for m in messages],
-            additional_instructions=context,
+            lambda: self.client.beta.threads.runs.create(
+                thread_id,
+                assistant_id=self.info.id,
+                additional_messages=[_thread_message(m) for m in messages],
+                additional_instructions=context,
+            ),
         )
         hooks.on_run(run.id)
         watchdog.start(run.id)
@@ -275,13 +281,17 @@ class AssistantService:
         ``thread.message.completed``/``incomplete`` events (no extra list request).
         """
         written: list = []
-        manager = self.client.beta.threads.runs.stream(
-            thread_id=thread_id,
-            assistant_id=self.info.id,
-            additional_messages=[_thread_message(m) for m in messages],
-            additional_instructions=context,
-        )
-        run = self._relay(manager, hooks, watchdog, written)
+
+        def start():  # a fresh stream per attempt: the request is sent on entry
+            manager = self.client.beta.threads.runs.stream(
+                thread_id=thread_id,
+                assistant_id=self.info.id,
+                additional_messages=[_thread_message(m) for m in messages],
+                additional_instructions=context,
+            )
+            return self._relay(manager, hooks, watchdog, written)
+
+        run = self._start_run(thread_id, start)
         while run is not None and run.status == "requires_action":
             manager = self.client.beta.threads.runs.submit_tool_outputs_stream(
                 run_id=run.id,
@@ -355,6 +365,33 @@ class AssistantService:
             return None
         error = result.error or "the model failed."
         return template.format(error=error, timeout=int(self.run_timeout_s))
+
+    def _start_run(self, thread_id: str, start: Callable):
+        """Start a run; if a run nobody follows any more blocks the thread (one left
+        waiting for tool outputs when the server restarted), cancel it and retry.
+
+        The room's turn worker is the only one running turns on its thread, so an
+        active run it did not start is an orphan.
+        """
+        try:
+            return start()
+        except openai.BadRequestError as exc:
+            orphan = ACTIVE_RUN_REFUSAL.search(str(exc.message))
+            if orphan is None:
+                raise
+            log.warning("cancelling orphaned run %s on a room thread", orphan[1])
+            self._cancel_and_settle(thread_id, orphan[1])
+            return start()
+
+    def _cancel_and_settle(self, thread_id: str, run_id: str) -> None:
+        """Cancel a run and wait (briefly) until it has really ended."""
+        self.cancel(thread_id, run_id)
+        deadline = time.monotonic() + CANCEL_GRACE_S
+        while time.monotonic() < deadline:
+            run = self.client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
+            if run.status in TERMINAL_STATUSES:
+                return
+            self._sleep(self.poll_interval_s)
 
     def _abandon(self, thread_id: str, run_id: str | None) -> None:
         """Cancel a run this turn can no longer follow, so the thread is not left

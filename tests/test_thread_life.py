@@ -79,3 +79,18 @@ def test_the_conversation_survives_a_restart(make_app, tmp_path):
     bob.say("after the restart")
     assert bob.wait("ai-end")[0]["status"] == "completed"
     bob.close()
+
+
+def test_a_run_orphaned_by_a_restart_does_not_block_the_room(app):
+    alice = Person(app, app.test_client())
+    alice.register("Alice")
+    service = app.extensions["threadroom.assistant"]
+    orphan = service.client.beta.threads.runs.create_and_poll(
+        thread_id=_thread_of(app),
+        assistant_id=service.info.id,
+        additional_messages=[{"role": "user", "content": "what time is it in Tokyo?"}],
+    )
+    assert orphan.status == "requires_action"  # nobody will ever submit its outputs
+    alice.say("hello again")
+    assert alice.wait("ai-end")[0]["status"] == "completed"
+    alice.close()
