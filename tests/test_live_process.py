@@ -44,3 +44,26 @@ def test_a_real_server_completes_a_turn(tmp_path, gunicorn):
         assert "Threadroom" in requests.get(server.url + "/").text
         reply = complete_a_turn(server.url)
         assert "Live" in reply["content"]
+
+
+@pytest.mark.parametrize(
+    "gunicorn", [False, True], ids=["python-app.py", "gunicorn-eventlet"]
+)
+def test_stream_frames_arrive_while_the_reply_is_written(tmp_path, gunicorn):
+    with LiveServer(tmp_path, gunicorn=gunicorn, DEMO_DELAY_MS="150") as server:
+        ended: queue.Queue = queue.Queue()
+        watcher = socketio.Client()
+        watcher.on("ai-end", lambda data: ended.put(data))
+        watcher.connect(server.url, transports=["websocket"])
+        assert watcher.call("register", {"user_id": "w-1", "name": "Watcher"})["ok"]
+        body = {"content": "stream to me", "user_id": "s-1", "name": "Streamer"}
+        headers = {"Accept": "text/event-stream"}
+        with requests.post(
+            server.url + "/stream", json=body, headers=headers, stream=True, timeout=30
+        ) as response:
+            lines = response.iter_lines(decode_unicode=True)
+            first_delta = next(line for line in lines if line == "event: delta")
+            assert first_delta and ended.empty()  # the reply is still being written
+            assert "event: done" in list(lines)
+        assert ended.get(timeout=10)["status"] == "completed"
+        watcher.disconnect()
