@@ -140,8 +140,9 @@ class AssistantService:
         page = self._call(
             self.client.beta.threads.messages.list, thread_id, order="asc", limit=100
         )
-        try:
-            return [self.to_chat_message(m) for m in page]  # follows has_more pages
+        try:  # iterating follows has_more pages; a reply still being written is
+            # left out: it reaches joiners through welcome's busy.partial instead
+            return [self.to_chat_message(m) for m in page if m.status != "in_progress"]
         except openai.APIError as exc:
             raise AssistantError(_describe(exc)) from exc
 
