@@ -44,14 +44,18 @@ class ChatNamespace(Namespace):
         """Sent when a browser connects; nothing happens until it registers."""
 
     def on_disconnect(self, reason=None):
-        """Sent when a connection ends: the others hear ``leave`` and ``presence``."""
+        """Sent when a connection ends: the others hear ``leave`` if that was the
+        person's last tab."""
         if self._connected(request.sid):
             return  # a client-sent event named "disconnect", not a real one
         self._leave(request.sid)
 
     def on_register(self, data=None, *_extra):
         """Sent by a browser to take a nickname in a room.  It gets ``welcome`` and
-        the whole history; the others get ``join`` and ``presence``."""
+        the whole history and ``presence``; the others get ``join``.
+
+        Only the joiner gets the full roster: broadcasting it on every join would
+        cost O(members²) per room as a crowd arrives; the others apply the delta."""
         fields, error = parse_register(data)
         if error:
             return {"ok": False, "error": error}
@@ -72,7 +76,7 @@ class ChatNamespace(Namespace):
         emit("message-list", history)
         if is_new:
             emit("join", member.public(), to=room.name, include_self=False)
-        emit("presence", room.roster(), to=room.name)
+        emit("presence", room.roster())
         return {
             "ok": True,
             "user_id": member.user_id,
@@ -98,7 +102,6 @@ class ChatNamespace(Namespace):
             return
         if gone:
             emit("leave", member.public(), to=room.name)
-        emit("presence", room.roster(), to=room.name)
 
     def _connected(self, sid: str) -> bool:
         """Tell whether ``sid`` is still connected (False while disconnecting)."""

@@ -18,16 +18,31 @@ def test_register_welcomes_with_assistant_and_history(people):
     assert alice.wait("message-list")[0] == []
 
 
-def test_others_hear_join_presence_and_leave(people):
+def test_others_hear_join_and_leave_and_the_joiner_gets_presence(people):
     alice = people("Alice")
     bob = people("Bob")
     assert alice.wait("join")[0] == {"user_id": "u-Bob", "name": "Bob"}
-    assert alice.wait("presence", 2)[-1] == [
+    assert bob.wait("presence")[-1] == [
         {"user_id": "u-Alice", "name": "Alice"},
         {"user_id": "u-Bob", "name": "Bob"},
     ]
+    assert len(alice.payloads("presence")) == 1  # her own, on joining
     bob.close()
     assert alice.wait("leave")[0] == {"user_id": "u-Bob", "name": "Bob"}
+
+
+def test_a_second_tab_is_not_a_second_person(people):
+    alice = people()
+    token = alice.register("Alice")["token"]
+    bob = people("Bob")
+    tab = people("Alice", token=token)
+    assert tab.wait("presence")[-1] == [
+        {"user_id": "u-Alice", "name": "Alice"},
+        {"user_id": "u-Bob", "name": "Bob"},
+    ]
+    tab.close()
+    assert bob.names().count("leave") == 0
+    assert bob.names().count("join") == 0
 
 
 def test_a_taken_nickname_gets_a_suffix(people):
