@@ -1,11 +1,13 @@
 """Benchmark many connections on one server process: memory, and fan-out latency.
 
-    .venv/bin/python scripts/bench_connections.py [--clients 1000]
+    .venv/bin/python scripts/bench_connections.py [--clients 1000] [--rooms 50]
 
 Starts ``python app.py`` (eventlet) on a free loopback port, connects N real
-Socket.IO clients over WebSocket (green threads in this process), registers each in
-one room, then has one of them send a message and measures how long the broadcast
-takes to reach all the others.  Prints figures; asserts nothing.
+Socket.IO clients over WebSocket (green threads in this process), registers them in
+R rooms, then has one person in every room send a message at the same moment and
+measures how long each message takes to reach the others in its room.  The clients
+run on the same two cores as the server, so the figures are an upper bound.
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -47,14 +49,16 @@ def start_server(folder: str, port: int) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return server
-        except requests.RequestException:
-            eventlet.sleep(0.2)
-    raise RuntimeError("the server did not start")
+    wait_until(lambda: healthy(port), timeout=30)
+    return server
+
+
+def healthy(port: int) -> bool:
+    """Tell whether the server answers /healthz."""
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
+    except requests.RequestException:
+        return False
 
 
 def rss_mib(pid: int) -> float:
@@ -65,16 +69,15 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def connect(url: str, index: int, heard: dict, joins: list) -> socketio.Client:
-    """Connect and register one client; count the joins it hears, and note when it
+def connect(url: str, index: int, room: str, heard: dict, joins: list):
+    """Connect and register one client; count the joins it hears and note when it
     hears the benchmark message."""
     client = socketio.Client(reconnection=False)
     client.on("message", lambda m: heard.setdefault(index, time.monotonic()))
     client.on("join", lambda m: joins.append(index))
     client.connect(url, transports=["websocket"], wait_timeout=30)
-    ack = client.call(
-        "register", {"user_id": f"c{index}", "name": f"C{index}"}, timeout=60
-    )
+    identity = {"user_id": f"c{index}", "name": f"C{index}", "room": room}
+    ack = client.call("register", identity, timeout=60)
     assert ack["ok"], ack
     return client
 
@@ -93,47 +96,69 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def percentile(sorted_values: list[float], share: float) -> float:
+    """Return the ``share`` percentile (0-1) of already sorted values."""
+    return sorted_values[min(len(sorted_values) - 1, int(share * len(sorted_values)))]
+
+
+def run(url: str, pid: int, clients_wanted: int, room_count: int) -> list:
+    """Connect, wait for the join notices to settle, fan out; print each figure."""
+    idle_rss = rss_mib(pid)
+    heard: dict[int, float] = {}
+    joins: list[int] = []
+    rooms = [f"r{index % room_count}" for index in range(clients_wanted)]
+    started = time.monotonic()
+    pool = eventlet.GreenPool(100)  # connect 100 at a time
+    clients = list(
+        pool.imap(
+            lambda i: connect(url, i, rooms[i], heard, joins), range(clients_wanted)
+        )
+    )
+    print(
+        f"{clients_wanted} clients in {room_count} rooms connected and registered"
+        f" in {time.monotonic() - started:.1f} s"
+    )
+    # In a room of k people, each hears everyone who joined after them: k(k-1)/2.
+    expected = sum(k * (k - 1) // 2 for k in (rooms.count(r) for r in set(rooms)))
+    wait_until(lambda: len(joins) >= expected, timeout=300)
+    print(
+        f"{len(joins)} of {expected} join notices delivered"
+        f" by {time.monotonic() - started:.1f} s"
+    )
+    loaded_rss = rss_mib(pid)
+    print(
+        f"server memory: {idle_rss:.0f} MiB idle, {loaded_rss:.0f} MiB with"
+        f" {clients_wanted} clients"
+        f" ({(loaded_rss - idle_rss) * 1024 / clients_wanted:.0f} KiB each)"
+    )
+    heard.clear()
+    senders = clients[:room_count]  # one in each room
+    sent = time.monotonic()
+    for sender in senders:
+        sender.emit("message", {"content": "fan-out check"})
+    listeners = clients_wanted - len(senders)
+    wait_until(lambda: len(heard) >= listeners, timeout=120)
+    ms = sorted((t - sent) * 1000 for t in heard.values())
+    print(
+        f"{len(senders)} messages at once, each to its room: {len(ms)} of {listeners}"
+        f" deliveries; p50 {percentile(ms, 0.5):.0f} ms,"
+        f" p99 {percentile(ms, 0.99):.0f} ms, last {ms[-1]:.0f} ms"
+    )
+    return clients
+
+
 def main() -> None:
-    """Connect the clients, measure, and print."""
+    """Start the server, run the benchmark, and stop everything."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--rooms", type=int, default=50)
     args = parser.parse_args()
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as folder:
         server = start_server(folder, port)
         try:
-            idle_rss = rss_mib(server.pid)
-            heard: dict[int, float] = {}
-            joins: list[int] = []
-            started = time.monotonic()
-            pool = eventlet.GreenPool(100)  # connect 100 at a time
-            clients = list(
-                pool.imap(lambda i: connect(url, i, heard, joins), range(args.clients))
-            )
-            took = time.monotonic() - started
-            print(f"{args.clients} clients connected and registered in {took:.1f} s")
-            # Everyone hears everyone who joined after them: n(n-1)/2 join notices.
-            expected = args.clients * (args.clients - 1) // 2
-            wait_until(lambda: len(joins) >= expected, timeout=300)
-            settled = time.monotonic() - started
-            print(
-                f"{len(joins)} of {expected} join notices delivered by {settled:.1f} s"
-            )
-            loaded_rss = rss_mib(server.pid)
-            print(
-                f"server memory: {idle_rss:.0f} MiB idle, {loaded_rss:.0f} MiB with"
-                f" {args.clients} clients"
-                f" ({(loaded_rss - idle_rss) * 1024 / args.clients:.0f} KiB each)"
-            )
-            heard.clear()
-            sent = time.monotonic()
-            clients[0].call("message", {"content": "fan-out check"}, timeout=60)
-            wait_until(lambda: len(heard) >= args.clients - 1, timeout=120)
-            ms = sorted((t - sent) * 1000 for t in heard.values())
-            print(
-                f"one message to {len(ms)} others: first {ms[0]:.0f} ms,"
-                f" median {ms[len(ms) // 2]:.0f} ms, last {ms[-1]:.0f} ms"
+            clients = run(
+                f"http://127.0.0.1:{port}", server.pid, args.clients, args.rooms
             )
             for client in clients:
                 client.disconnect()
