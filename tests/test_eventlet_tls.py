@@ -40,7 +40,8 @@ PAUSING = Reply(
 )
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("openssl") is None, reason="needs the openssl command"
+    shutil.which("openssl") is None,
+    reason="needs the openssl command (apt-get install openssl) to make a certificate",
 )
 
 
