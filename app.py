@@ -20,6 +20,7 @@ if __name__ == "__main__":  # the entry point: patch before anything else is imp
 
 import logging
 import os
+import secrets
 from collections.abc import Mapping
 
 from flask import Flask
@@ -39,6 +40,21 @@ def init_logging() -> None:
     logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
+def instance_secret(folder: str) -> str:
+    """Return this installation's random secret key, made on first use.
+
+    A published default would let anyone forge identity tokens; a key made per
+    process would sign everyone out at every restart.
+    """
+    path = os.path.join(folder, "secret_key")
+    if not os.path.exists(path):
+        os.makedirs(folder, exist_ok=True)
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(secrets.token_hex(32))
+    with open(path) as f:
+        return f.read().strip()
+
+
 def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     """Create and configure an instance of the Threadroom application.
 
@@ -52,6 +68,8 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     if not app.config["ENGINE_DB"]:
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["ENGINE_DB"] = os.path.join(app.instance_path, "threadroom.sqlite3")
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = instance_secret(app.instance_path)
     init_logging()
     init_sockets(app)
     init_assistant(app, assistant)

@@ -41,7 +41,7 @@ DEFAULT_INSTRUCTIONS = (
 class Config:
     """Application settings; ``create_app(config=...)`` overrides any of them."""
 
-    SECRET_KEY = _str("SECRET_KEY", "dev-only-change-me")
+    SECRET_KEY = _str("SECRET_KEY")  # blank: a random one, kept in the instance folder
     HOST = _str("HOST", "127.0.0.1")
     PORT = _int("PORT", 5020)
 

@@ -108,6 +108,7 @@ class AssistantService:
         self.run_timeout_s = run_timeout_s
         self._sleep = sleep
         self._spawn = spawn
+        self._started_at = int(time.time())  # runs older than this are not ours
 
     # -- threads -------------------------------------------------------------
 
@@ -221,8 +222,8 @@ class AssistantService:
                 additional_instructions=context,
             ),
         )
+        watchdog.start(run.id)  # first: if on_run fails, the run is still abandoned
         hooks.on_run(run.id)
-        watchdog.start(run.id)
         return self._poll(thread_id, run, hooks, watchdog)
 
     def _poll(self, thread_id, run, hooks, watchdog):
@@ -377,12 +378,18 @@ class AssistantService:
         try:
             return start()
         except openai.BadRequestError as exc:
-            orphan = ACTIVE_RUN_REFUSAL.search(str(exc.message))
-            if orphan is None:
+            found = ACTIVE_RUN_REFUSAL.search(str(exc.message))
+            if found is None or not self._is_orphan(thread_id, found[1]):
                 raise
-            log.warning("cancelling orphaned run %s on a room thread", orphan[1])
-            self._cancel_and_settle(thread_id, orphan[1])
+            log.warning("cancelling orphaned run %s on a room thread", found[1])
+            self._cancel_and_settle(thread_id, found[1])
             return start()
+
+    def _is_orphan(self, thread_id: str, run_id: str) -> bool:
+        """Tell whether a run was left waiting for tool outputs by an earlier life of
+        this server (a live run of another process is never taken for one)."""
+        run = self.client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
+        return run.status == "requires_action" and run.created_at < self._started_at
 
     def _cancel_and_settle(self, thread_id: str, run_id: str) -> None:
         """Cancel a run and wait (briefly) until it has really ended."""

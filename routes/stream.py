@@ -18,6 +18,7 @@ from flask import jsonify
 from flask import request
 
 from sockets import get_rooms
+from sockets.state import Member
 from sockets.turns import END
 from sockets.turns import StreamSink
 from sockets.validation import parse_message
@@ -67,7 +68,15 @@ def stop():
     member, error = _sender(data if isinstance(data, dict) else {}, registered=True)
     if error:
         return jsonify(error=error), 403
-    ack = get_rooms(current_app).stop(member)
+    rooms = get_rooms(current_app)
+    room = rooms.existing_room(member.room)
+    if room is None:  # a stop never creates a room
+        return jsonify(error="The assistant is not answering right now."), 409
+    for present in list(room.members.values()):  # "X stopped it" uses X's real name
+        if present.user_id == member.user_id:
+            member = present
+            break
+    ack = rooms.stop(member)
     return (jsonify(ack), 200) if ack["ok"] else (jsonify(error=ack["error"]), 409)
 
 
@@ -83,8 +92,10 @@ def _sender(data: dict, *, registered: bool = False):
     fields, error = parse_register(data)
     if error:
         return None, error
-    if registered and not rooms.token_valid(fields["user_id"], fields["token"]):
-        return None, "Only people who registered in the room can do that."
+    if registered:  # checked, not created: a stop needs no room of its own
+        if not rooms.token_valid(fields["user_id"], fields["token"]):
+            return None, "Only people who registered in the room can do that."
+        return Member("", fields["user_id"], fields["name"], fields["room"]), None
     room = rooms.room(fields["room"])
     with room.lock:
         rooms.ensure_thread(room)

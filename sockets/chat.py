@@ -64,18 +64,24 @@ class ChatNamespace(Namespace):
             self._leave(request.sid)
             leave_room(previous.room)
         try:
-            member, room, is_new = self.rooms.register(request.sid, fields)
-            if not self._connected(request.sid):  # the tab closed meanwhile
-                self.rooms.leave(request.sid)
-                return {"ok": False, "error": "The connection closed."}
-            join_room(room.name)  # before reading history: nothing falls between
-            history = self.rooms.history(room)
+            member, room, change = self.rooms.register(request.sid, fields)
         except AssistantError as exc:
             return {"ok": False, "error": exc.message}
+        if not self._connected(request.sid):  # the tab closed meanwhile
+            self.rooms.leave(request.sid)
+            return {"ok": False, "error": "The connection closed."}
+        # Join, then welcome, then read the history: whatever is broadcast while it
+        # is read reaches this client too (after welcome), and the page keeps it.
+        join_room(room.name)
         emit("welcome", self.rooms.welcome(room, member))
-        emit("message-list", history)
-        if is_new:
+        try:
+            emit("message-list", self.rooms.history(room))
+        except AssistantError as exc:
+            return {"ok": False, "error": exc.message}
+        if change == "joined":
             emit("join", member.public(), to=room.name, include_self=False)
+        elif change == "renamed":  # rare: everyone gets the corrected roster
+            emit("presence", room.roster(), to=room.name, include_self=False)
         emit("presence", room.roster())
         return {
             "ok": True,

@@ -22,6 +22,7 @@ from sockets.state import Room
 from sockets.state import ThreadDirectory
 from sockets.turns import TurnRunner
 from sockets.validation import MAX_NAME_CHARS
+from sockets.validation import system_message
 from sockets.validation import user_message
 
 log = logging.getLogger(__name__)
@@ -63,39 +64,54 @@ class Rooms:
         # dict.setdefault is atomic here: no green switch can happen inside it.
         return self._rooms.setdefault(name, Room(name))
 
+    def existing_room(self, name: str) -> Room | None:
+        """Return the room called ``name`` if it exists (without creating it)."""
+        return self._rooms.get(name)
+
     def member(self, sid: str) -> Member | None:
         """Return the identity registered on connection ``sid``."""
         return self._members.get(sid)
 
     # -- joining and leaving -------------------------------------------------
 
-    def register(self, sid: str, fields: dict) -> tuple[Member, Room, bool]:
-        """Bind ``sid`` to a nickname in a room; return it, the room, and whether
-        this user was not present before (so the others hear ``join``)."""
+    def register(self, sid: str, fields: dict) -> tuple[Member, Room, str | None]:
+        """Bind ``sid`` to a nickname in a room; return it, the room, and what the
+        others should hear: ``"joined"`` (a new person), ``"renamed"`` (a present
+        person took another name) or None (another tab of someone present)."""
         room = self.room(fields["room"])
         with room.lock:  # no expiry can slip between the thread and the member
             if self._rooms.get(room.name) is not room:  # it expired just now
                 return self.register(sid, fields)
             self.ensure_thread(room)
-            room.members.pop(sid, None)
             member = self.identify(room, fields, sid)
-            is_new = all(m.user_id != member.user_id for m in room.members.values())
+            # Every tab of this person, including this one registering again; an
+            # existing entry keeps its place, so the roster stays in arrival order.
+            same = [m for m in room.members.values() if m.user_id == member.user_id]
+            for tab in same:  # one person, one name, in every tab
+                renamed_tab = Member(tab.sid, member.user_id, member.name, room.name)
+                room.members[tab.sid] = self._members[tab.sid] = renamed_tab
             room.members[sid] = member
             room.generation += 1  # a pending expiry of this room is now stale
         self._members[sid] = member
-        return member, room, is_new
+        if not same:
+            return member, room, "joined"
+        renamed = any(tab.name != member.name for tab in same)
+        return member, room, "renamed" if renamed else None
 
     def identify(self, room: Room, fields: dict, sid: str = "") -> Member:
         """Decide who a registration (or an HTTP-only sender) is.
 
-        Several tabs of one person share a ``user_id`` and a name.  Claiming the
-        ``user_id`` of someone present needs the token their registration got, so a
-        copied id becomes a new person (with a suffixed name), not an impersonation.
+        Several tabs of one person share a ``user_id`` and a name.  Claiming a
+        ``user_id`` this server has handed out before needs the token that came with
+        it, so a copied id becomes a new person, never an impersonation (even of
+        someone who is away).
         """
         user_id = fields["user_id"]
-        present = any(m.user_id == user_id for m in room.members.values())
-        if present and not self.token_valid(user_id, fields.get("token", "")):
+        if self.directory.has_user(user_id) and not self.token_valid(
+            user_id, fields.get("token", "")
+        ):
             user_id = uuid.uuid4().hex
+        self.directory.add_user(user_id)  # its token is handed out from now on
         return Member(
             sid, user_id, _unique_name(room, fields["name"], user_id), room.name
         )
@@ -240,11 +256,21 @@ class Rooms:
                 runner.run(room, batch, messages, roster)
             except Exception:
                 log.exception("a turn in room %s failed outside the turn", room.name)
-                for pending in batch:
-                    if pending.sink is not None:
-                        pending.sink.close()
+                self._tell_failure(room, batch)
         if empty:
             self._schedule_expiry(room, generation)
+
+    def _tell_failure(self, room: Room, batch: list[Pending]) -> None:
+        """Tell the room and every /stream caller that a turn could not run."""
+        sentence = "Something went wrong; the assistant could not answer."
+        for pending in batch:
+            if pending.sink is not None:
+                pending.sink.put("error", {"error": sentence})
+                pending.sink.close()
+        try:
+            self.emit("message", system_message(sentence), to=room.name)
+        except Exception:  # the emit itself may be what failed
+            log.exception("could not tell room %s", room.name)
 
     # -- expiry --------------------------------------------------------------
 

@@ -81,7 +81,8 @@ class Room:
 
 
 class ThreadDirectory:
-    """Persist which thread each room uses (SQLite; ``:memory:`` in tests)."""
+    """Persist which thread each room uses, and the user ids handed out (SQLite;
+    ``:memory:`` in tests)."""
 
     def __init__(self, path: str) -> None:
         if path != ":memory:":
@@ -92,6 +93,9 @@ class ThreadDirectory:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS room_threads"
                 " (room TEXT PRIMARY KEY, thread_id TEXT NOT NULL)"
+            )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS known_users (user_id TEXT PRIMARY KEY)"
             )
 
     def get(self, room: str) -> str | None:
@@ -114,6 +118,21 @@ class ThreadDirectory:
         """Drop the saved thread of ``room``."""
         with self._lock:
             self._db.execute("DELETE FROM room_threads WHERE room = ?", (room,))
+
+    def add_user(self, user_id: str) -> None:
+        """Remember that ``user_id`` was handed out (with its token)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO known_users (user_id) VALUES (?)", (user_id,)
+            )
+
+    def has_user(self, user_id: str) -> bool:
+        """Tell whether ``user_id`` was handed out before."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM known_users WHERE user_id = ?", (user_id,)
+            ).fetchone()
+        return row is not None
 
     def close(self) -> None:
         """Close the database."""

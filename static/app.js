@@ -32,6 +32,7 @@ const state = {
   members: [],
   busy: null, // {turn, replying_to} between ai-start and ai-end
   awaitingHistory: false, // the message-list right after welcome is the full history
+  arrivedEarly: new Set(), // ids shown after welcome but before the history: keep them
   systemLines: new Set(), // texts of system lines shown, so an error frame repeating one is not shown twice
   shown: new Map(), // message id -> its element in the transcript (the dedupe key)
   streams: new Map(), // assistant message id -> streaming bubble {id, el, body, text, frame, settled}
@@ -226,6 +227,7 @@ function showMessage(msg, { force = false } = {}) {
   const node = buildMessage(msg);
   keepPinned(() => (existing ? existing.replaceWith(node) : els.transcript.append(node)), force);
   state.shown.set(msg.id, node);
+  if (state.awaitingHistory) state.arrivedEarly.add(msg.id); // the history may not hold it
   state.streams.delete(msg.id); // the final message replaces its streaming bubble
   if (msg.role === 'assistant' && state.busy) state.turnIds.add(msg.id);
 }
@@ -237,7 +239,8 @@ function rebuildTranscript(history) {
   const messages = history.filter((m) => isMessage(m) && !(m.role === 'assistant' && live.has(m.id)));
   const ids = new Set(messages.map((m) => m.id));
   // Keep what the history cannot know yet: replies still streaming, own messages not yet accepted.
-  const kept = [...state.streams.keys(), ...state.pending]
+  // And messages broadcast while the server was reading the history for us.
+  const kept = [...state.streams.keys(), ...state.pending, ...state.arrivedEarly]
     .filter((id) => !ids.has(id))
     .map((id) => [id, state.shown.get(id)])
     .filter(([, node]) => node);
@@ -251,6 +254,7 @@ function rebuildTranscript(history) {
     nodes.push(node);
   }
   for (const [id, node] of kept) state.shown.set(id, node);
+  state.arrivedEarly.clear();
   // Don't let a screen reader read the whole history out again: mute the log while refilling it.
   els.transcript.setAttribute('aria-live', 'off');
   keepPinned(() => els.transcript.replaceChildren(...nodes, ...kept.map(([, n]) => n)), true);
@@ -505,6 +509,7 @@ function onWelcome(data) {
   showBusy(data.busy ?? null);
   resumeStreams(data.busy?.partial);
   state.awaitingHistory = true;
+  state.arrivedEarly.clear();
 }
 
 function onMessageList(list) {

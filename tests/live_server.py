@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Settings that must not leak in from a developer's .env or shell.
 CLEAN_ENV = {
+    "SECRET_KEY": "live-server-test-secret",
     "OPENAI_API_KEY": "",
     "MODEL_BASE_URL": "",
     "MODEL": "",

@@ -339,3 +339,25 @@ def test_names_with_emoji_sequences_and_crlf_text_are_fine(people):
     assert coder.wait("welcome")[0]["name"] == "👩‍💻 Dev"
     assert coder.say("line one\r\nline two")["ok"] is True
     assert people().register("evil\u202egnp.exe")["ok"] is False
+
+
+def test_the_id_of_someone_away_cannot_be_taken_over(people):
+    alice = people()
+    token = alice.register("Alice")["token"]
+    alice.close()
+    mallory = people()
+    ack = mallory.register("Alice", user_id="u-Alice")
+    assert ack["user_id"] != "u-Alice" and ack["token"] != token
+    back = people("Alice", token=token)
+    assert back.wait("welcome")[0]["user_id"] == "u-Alice"
+
+
+def test_a_new_nickname_reaches_the_others(people):
+    alice = people()
+    token = alice.register("Alice")["token"]
+    bob = people("Bob")
+    assert alice.register("Alicia", user_id="u-Alice", token=token)["name"] == "Alicia"
+    assert bob.wait("presence", 2)[-1] == [
+        {"user_id": "u-Alice", "name": "Alicia"},
+        {"user_id": "u-Bob", "name": "Bob"},
+    ]

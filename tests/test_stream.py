@@ -155,3 +155,13 @@ def test_a_present_persons_id_cannot_be_borrowed_over_http(client, people):
     assert response.headers["X-Threadroom-User-Id"] != "u-Alice"
     heard = alice.wait("message")[0]
     assert heard["name"] == "Alice (2)" and heard["user_id"] != "u-Alice"
+
+
+def test_a_stop_for_an_unknown_room_creates_nothing(app, client):
+    token = client.post(
+        "/stream", json={"content": "hi", "user_id": "u9", "name": "Kit"}
+    )
+    token = token.headers["X-Threadroom-Token"]
+    body = {"user_id": "u9", "name": "Kit", "token": token, "room": "nowhere"}
+    assert client.post("/stream/stop", json=body).status_code == 409
+    assert get_rooms(app).existing_room("nowhere") is None

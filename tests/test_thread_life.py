@@ -4,6 +4,7 @@ the room has been empty for EMPTY_ROOM_TTL_S."""
 from __future__ import annotations
 
 import threading
+import time
 
 from sockets import get_rooms
 from tests.conftest import Person
@@ -81,16 +82,25 @@ def test_the_conversation_survives_a_restart(make_app, tmp_path):
     bob.close()
 
 
-def test_a_run_orphaned_by_a_restart_does_not_block_the_room(app):
-    alice = Person(app, app.test_client())
+def test_a_run_orphaned_by_a_restart_does_not_block_the_room(make_app, tmp_path):
+    db = str(tmp_path / "threadroom.sqlite3")
+    first = make_app(ENGINE_DB=db)
+    alice = Person(first, first.test_client())
     alice.register("Alice")
-    service = app.extensions["threadroom.assistant"]
+    service = first.extensions["threadroom.assistant"]
     orphan = service.client.beta.threads.runs.create_and_poll(
-        thread_id=_thread_of(app),
+        thread_id=_thread_of(first),
         assistant_id=service.info.id,
         additional_messages=[{"role": "user", "content": "what time is it in Tokyo?"}],
     )
-    assert orphan.status == "requires_action"  # nobody will ever submit its outputs
-    alice.say("hello again")
-    assert alice.wait("ai-end")[0]["status"] == "completed"
+    assert orphan.status == "requires_action"  # then the server goes away
     alice.close()
+    first.extensions["threadroom.engine"].close()
+    wait_for(lambda: time.time() >= orphan.created_at + 1)  # a later second
+
+    second = make_app(ENGINE_DB=db)
+    bob = Person(second, second.test_client())
+    bob.register("Bob")
+    bob.say("hello again")
+    assert bob.wait("ai-end")[0]["status"] == "completed"
+    bob.close()
