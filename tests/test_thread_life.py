@@ -15,6 +15,15 @@ def _thread_of(app, room="lobby"):
     return get_rooms(app).room(room).thread_id
 
 
+def talk_once(app, name: str, text: str) -> Person:
+    """Join as ``name``, say ``text``, wait for the reply; return the person."""
+    person = Person(app, app.test_client())
+    person.register(name)
+    person.say(text)
+    person.wait("ai-end")
+    return person
+
+
 def test_simultaneous_first_registrations_make_one_thread(app):
     people = [Person(app, app.test_client()) for _ in range(5)]
     threads = [
@@ -33,10 +42,7 @@ def test_simultaneous_first_registrations_make_one_thread(app):
 
 def test_empty_room_thread_is_deleted_at_once_with_ttl_zero(make_app):
     app = make_app(EMPTY_ROOM_TTL_S=0)
-    alice = Person(app, app.test_client())
-    alice.register("Alice")
-    alice.say("remember me")
-    alice.wait("ai-end")
+    alice = talk_once(app, "Alice", "remember me")
     old_thread = _thread_of(app)
     alice.close()
     wait_for(lambda: _thread_of(app) is None)
@@ -50,11 +56,7 @@ def test_empty_room_thread_is_deleted_at_once_with_ttl_zero(make_app):
 
 def test_a_reload_within_the_ttl_keeps_the_conversation(make_app):
     app = make_app(EMPTY_ROOM_TTL_S=2)
-    alice = Person(app, app.test_client())
-    alice.register("Alice")
-    alice.say("keep this")
-    alice.wait("ai-end")
-    alice.close()
+    talk_once(app, "Alice", "keep this").close()
     again = Person(app, app.test_client())
     again.register("Alice")
     assert [m["content"] for m in again.wait("message-list")[0]][0] == "keep this"
@@ -64,11 +66,7 @@ def test_a_reload_within_the_ttl_keeps_the_conversation(make_app):
 def test_the_conversation_survives_a_restart(make_app, tmp_path):
     db = str(tmp_path / "threadroom.sqlite3")
     first = make_app(ENGINE_DB=db)
-    alice = Person(first, first.test_client())
-    alice.register("Alice")
-    alice.say("before the restart")
-    alice.wait("ai-end")
-    alice.close()
+    talk_once(first, "Alice", "before the restart").close()
     first.extensions["threadroom.engine"].close()
 
     second = make_app(ENGINE_DB=db)
