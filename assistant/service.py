@@ -178,12 +178,11 @@ class AssistantService:
                     thread_id, messages, context, hooks, watchdog
                 )
             else:
-                run, written = (
-                    self._poll_turn(thread_id, messages, context, hooks, watchdog),
-                    None,
-                )
-            if written is None or run.status != "completed":
-                # A failed stream announces no message.incomplete: list what it wrote.
+                run = self._poll_turn(thread_id, messages, context, hooks, watchdog)
+                written = []
+            if not written or run.status != "completed":
+                # Poll mode, or a failed stream (it announces no message.incomplete):
+                # list what the run wrote.
                 written = self._run_messages(thread_id, run.id)
         except Exception as exc:
             self._abandon(thread_id, watchdog.run_id)
