@@ -61,8 +61,10 @@ class Rooms:
 
     def room(self, name: str) -> Room:
         """Return the room called ``name``, creating it on first use."""
-        # dict.setdefault is atomic here: no green switch can happen inside it.
-        return self._rooms.setdefault(name, Room(name))
+        room = self._rooms.get(name)
+        if room is None:  # setdefault is atomic: no green switch can happen inside
+            room = self._rooms.setdefault(name, Room(name))
+        return room
 
     def existing_room(self, name: str) -> Room | None:
         """Return the room called ``name`` if it exists (without creating it)."""
