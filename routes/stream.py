@@ -36,10 +36,10 @@ def stream():
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         return jsonify(error="Send the message as a JSON object."), 400
-    member, error = _sender(data)
+    fields, error = parse_message(data, current_app.config["MAX_MESSAGE_CHARS"])
     if error:
         return jsonify(error=error), 400
-    fields, error = parse_message(data, current_app.config["MAX_MESSAGE_CHARS"])
+    member, error = _sender(data)
     if error:
         return jsonify(error=error), 400
     sink = StreamSink()
@@ -83,7 +83,8 @@ def stop():
 def _sender(data: dict, *, registered: bool = False):
     """Find who is sending: the registered socket named by ``X-Socket-Id``, or, for
     clients without one, the ``user_id``/``name`` in the body (checked like
-    ``register``: a present person's id without its token is someone new)."""
+    ``register``: an id handed out before, sent without its token, is someone
+    new).  The room's thread is made by the turn worker, not here."""
     rooms = get_rooms(current_app)
     sid = request.headers.get("X-Socket-Id", "")
     if sid:
@@ -98,7 +99,6 @@ def _sender(data: dict, *, registered: bool = False):
         return Member("", fields["user_id"], fields["name"], fields["room"]), None
     room = rooms.room(fields["room"])
     with room.lock:
-        rooms.ensure_thread(room)
         return rooms.identify(room, fields), None
 
 
