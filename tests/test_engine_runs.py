@@ -334,7 +334,8 @@ def test_cancel_waiting_run(client, thread, assistant):
 
 
 def test_unanswered_tool_call_expires(make_engine):
-    client = make_client(make_engine(run_expiry_s=1).wsgi_app)
+    # expires_at is in whole seconds: 3 s leaves at least 2 s to see requires_action
+    client = make_client(make_engine(run_expiry_s=3).wsgi_app)
     assistant = client.beta.assistants.create(model="demo", tools=[TIME_TOOL])
     thread = client.beta.threads.create()
     say(client, thread, "what time is it?")
@@ -344,7 +345,7 @@ def test_unanswered_tool_call_expires(make_engine):
     def status():
         return client.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status
 
-    assert wait_until(lambda: status() == "expired", timeout_s=5)
+    assert wait_until(lambda: status() == "expired", timeout_s=8)
     say(client, thread, "anyone there?")
 
 
