@@ -270,7 +270,7 @@ class Rooms:
                 pending.sink.put("error", {"error": sentence})
                 pending.sink.close()
         try:
-            self.emit("message", system_message(sentence), to=room.name)
+            self.emit("message", system_message(sentence, "error"), to=room.name)
         except Exception:  # the emit itself may be what failed
             log.exception("could not tell room %s", room.name)
 

@@ -185,19 +185,16 @@ class TurnRunner:
         if messages:
             self.emit("message-list", messages, to=room.name)
         if stopped:
-            self._tell(room, [], f"{turn.stopped_by.name} stopped the reply.")
-            for sink in sinks:
-                sink.put(
-                    "error", {"error": f"{turn.stopped_by.name} stopped the reply."}
-                )
+            stopper = turn.stopped_by.name
+            self._tell(room, sinks, f"{stopper} stopped the reply.", level="info")
             return
         sentence = self.assistant.failure_sentence(result)
         if sentence:
             self._tell(room, sinks, sentence)
 
-    def _tell(self, room: Room, sinks, sentence: str) -> None:
+    def _tell(self, room: Room, sinks, sentence: str, level: str = "error") -> None:
         """Send a system line to the room and an error frame to /stream callers."""
-        self.emit("message", system_message(sentence), to=room.name)
+        self.emit("message", system_message(sentence, level), to=room.name)
         for sink in sinks:
             sink.put("error", {"error": sentence})
 

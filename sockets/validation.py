@@ -128,9 +128,10 @@ def user_message(fields: dict, user_id: str, name: str) -> dict:
     }
 
 
-def system_message(content: str) -> dict:
-    """Build a system line for the room."""
+def system_message(content: str, level: str = "info") -> dict:
+    """Build a system line for the room; ``level`` "error" marks a failure."""
     return {
+        "level": level,
         "id": "sys_" + uuid.uuid4().hex,
         "user_id": "system",
         "name": "Threadroom",

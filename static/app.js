@@ -182,7 +182,8 @@ function version(msg) {
 
 function buildSystemLine(msg) {
   rememberSystemLine(msg.content);
-  const line = make('p', 'msg-system');
+  // A failure must not look like a join line: the server marks it level "error".
+  const line = make('p', msg.level === 'error' ? 'msg-system msg-error' : 'msg-system');
   line.dataset.id = msg.id;
   line.dataset.version = version(msg);
   line.append(make('span', null, msg.content), ' ', buildTime(msg.created_at));

@@ -218,6 +218,7 @@ def test_failed_run_tells_the_room_and_the_queue_moves_on(people):
     assert end["status"] == "failed"
     system = [m for m in bob.wait("message", 2) if m["role"] == "system"]
     assert system and "could not answer" in system[0]["content"]
+    assert system[0]["level"] == "error"  # shown unlike a join line
     alice.say("try again")
     assert alice.wait("ai-end", 2)[-1]["status"] == "completed"
 
