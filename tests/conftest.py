@@ -8,6 +8,7 @@ import pytest
 
 from app import create_app
 from sockets import socketio
+from tests.live_server import BLANK_SETTINGS
 
 TEST_CONFIG = {
     "TESTING": True,
@@ -19,14 +20,8 @@ TEST_CONFIG = {
     "RUN_TIMEOUT_S": 30,
     "EMPTY_ROOM_TTL_S": -1,
     "STREAM_MODE": "stream",
-    "OPENAI_API_KEY": "",
-    "MODEL_BASE_URL": "",
-    "MODEL": "",
-    "ASSISTANTS_BASE_URL": "",
-    "OPENAI_ASSISTANT_ID": "",
-    "ASSISTANT_NAME": "",
-    "ENGINE_API_KEY": "",
-    "SOCKETIO_MESSAGE_QUEUE": "",  # the test client refuses to run with a queue
+    # No real model, no remote server, no message queue (the test client refuses one).
+    **dict.fromkeys(BLANK_SETTINGS, ""),
 }
 
 

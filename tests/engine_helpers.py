@@ -31,6 +31,13 @@ TIME_TOOL = {
 }
 
 
+def say(client: openai.OpenAI, thread: Any, text: str, name: str = "Alice") -> Any:
+    """Add a user message with a speaker name."""
+    return client.beta.threads.messages.create(
+        thread.id, role="user", content=text, metadata={"name": name}
+    )
+
+
 def make_client(wsgi_app: Callable, **kwargs: Any) -> openai.OpenAI:
     """Return a strict SDK client over a WSGI app."""
     return openai.OpenAI(

@@ -13,17 +13,21 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Settings that must not leak in from a developer's .env or shell.
+# Settings that must not leak in from a developer's .env or shell: with any of them
+# a test could reach a real model or a remote server.
+BLANK_SETTINGS = (
+    "OPENAI_API_KEY",
+    "MODEL_BASE_URL",
+    "MODEL",
+    "ASSISTANTS_BASE_URL",
+    "OPENAI_ASSISTANT_ID",
+    "ASSISTANT_NAME",
+    "ENGINE_API_KEY",
+    "SOCKETIO_MESSAGE_QUEUE",
+)
 CLEAN_ENV = {
+    **dict.fromkeys(BLANK_SETTINGS, ""),
     "SECRET_KEY": "live-server-test-secret",
-    "OPENAI_API_KEY": "",
-    "MODEL_BASE_URL": "",
-    "MODEL": "",
-    "ASSISTANTS_BASE_URL": "",
-    "OPENAI_ASSISTANT_ID": "",
-    "ASSISTANT_NAME": "",
-    "ENGINE_API_KEY": "",
-    "SOCKETIO_MESSAGE_QUEUE": "",
     "ASYNC_MODE": "",
     "EMPTY_ROOM_TTL_S": "-1",
     "DEMO_DELAY_MS": "20",

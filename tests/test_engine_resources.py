@@ -5,6 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 from engine_helpers import make_client
+from engine_helpers import say
 
 from assistant.engine import create_engine
 
@@ -33,13 +34,6 @@ def assistant(client):
 def thread(client):
     """Return an empty thread."""
     return client.beta.threads.create()
-
-
-def add(client, thread, text, name="Alice"):
-    """Add a user message with a speaker name."""
-    return client.beta.threads.messages.create(
-        thread.id, role="user", content=text, metadata={"name": name}
-    )
 
 
 def test_assistant_create_retrieve_modify(client, assistant):
@@ -96,7 +90,7 @@ def test_message_create_parts_and_retrieve(client, thread):
 
 
 def test_message_pagination_both_orders(client, thread):
-    ids = [add(client, thread, f"m{i}").id for i in range(5)]
+    ids = [say(client, thread, f"m{i}").id for i in range(5)]
     first = client.beta.threads.messages.list(thread.id, limit=2)
     assert [m.id for m in first.data] == [ids[4], ids[3]] and first.has_more
     after = client.beta.threads.messages.list(thread.id, limit=2, after=ids[3])
@@ -112,7 +106,7 @@ def test_message_pagination_both_orders(client, thread):
 
 
 def test_message_list_filters_by_run(client, thread, assistant):
-    add(client, thread, "hello")
+    say(client, thread, "hello")
     run = client.beta.threads.runs.create_and_poll(
         thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=10
     )

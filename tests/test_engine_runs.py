@@ -11,6 +11,7 @@ from engine_helpers import EventRecorder
 from engine_helpers import RecordingProvider
 from engine_helpers import ScriptedProvider
 from engine_helpers import make_client
+from engine_helpers import say
 from engine_helpers import wait_until
 
 from assistant.engine import create_engine
@@ -69,13 +70,6 @@ def assistant(client):
 def thread(client):
     """Return an empty thread."""
     return client.beta.threads.create()
-
-
-def say(client, thread, text, name="Alice"):
-    """Add a user message with a speaker name."""
-    return client.beta.threads.messages.create(
-        thread.id, role="user", content=text, metadata={"name": name}
-    )
 
 
 def poll(client, thread, assistant, **kwargs):
