@@ -109,11 +109,11 @@ class Rooms:
         someone who is away).
         """
         user_id = fields["user_id"]
-        if self.directory.has_user(user_id) and not self.token_valid(
-            user_id, fields.get("token", "")
-        ):
-            user_id = uuid.uuid4().hex
-        self.directory.add_user(user_id)  # its token is handed out from now on
+        known = self.directory.has_user(user_id)
+        if known and not self.token_valid(user_id, fields.get("token", "")):
+            user_id, known = uuid.uuid4().hex, False
+        if not known:  # its token is handed out from now on
+            self.directory.add_user(user_id)
         return Member(
             sid, user_id, _unique_name(room, fields["name"], user_id), room.name
         )
