@@ -10,6 +10,8 @@ import os
 
 from dotenv import load_dotenv
 
+from rooms.limits import LimitSettings
+
 load_dotenv()
 
 
@@ -70,6 +72,22 @@ class Config:
     EMPTY_ROOM_TTL_S = _int("EMPTY_ROOM_TTL_S", 300)
     MAX_MESSAGE_CHARS = _int("MAX_MESSAGE_CHARS", 4000)
     STREAM_MODE = _str("STREAM_MODE", "stream")  # "stream" or "mock"
+
+    # Limits (README "Limits").  Rates use the `limits` syntax, several windows
+    # separated by ";": a burst and a sustained rate.
+    LIMIT_MESSAGE_RATE = _str("LIMIT_MESSAGE_RATE", LimitSettings.message_rate)
+    LIMIT_QUEUED_PER_PERSON = _int(
+        "LIMIT_QUEUED_PER_PERSON", LimitSettings.queued_per_person
+    )
+    LIMIT_REGISTRATION_RATE = _str(
+        "LIMIT_REGISTRATION_RATE", LimitSettings.registration_rate
+    )
+    LIMIT_NEW_ROOM_RATE = _str("LIMIT_NEW_ROOM_RATE", LimitSettings.new_room_rate)
+    LIMIT_ROOMS = _int("LIMIT_ROOMS", LimitSettings.max_rooms)
+    LIMIT_CONNECTIONS = _int("LIMIT_CONNECTIONS", LimitSettings.max_connections)
+    LIMIT_ROOM_MEMBERS = _int("LIMIT_ROOM_MEMBERS", LimitSettings.max_room_members)
+    LIMIT_ROOM_QUEUE = _int("LIMIT_ROOM_QUEUE", LimitSettings.max_room_queue)
+    LIMIT_STORAGE_URI = _str("LIMIT_STORAGE_URI", LimitSettings.storage_uri)
 
     # Socket.IO.
     CORS_ALLOWED_ORIGINS = _list("CORS_ALLOWED_ORIGINS")

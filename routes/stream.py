@@ -17,6 +17,7 @@ from flask import current_app
 from flask import jsonify
 from flask import request
 
+from rooms.errors import Refusal
 from sockets import get_rooms
 from sockets.state import Member
 from sockets.turns import END
@@ -62,29 +63,37 @@ def stream():
 @bp.post("/stream/stop")
 def stop():
     """Stop the reply being written in the sender's room (the Stop button's twin
-    for clients that only speak HTTP).  Only a registered person may stop: a
-    registered socket, or the ``user_id`` + ``token`` its registration got."""
+    for clients that only speak HTTP).  Only a person of that room may stop: a
+    registered socket, or the ``user_id`` + ``token`` of someone who posted there;
+    the name the room reads is the one the room knows them by."""
     data = request.get_json(silent=True)
     member, error = _sender(data if isinstance(data, dict) else {}, registered=True)
     if error:
         return jsonify(error=error), 403
     rooms = get_rooms(current_app)
     room = rooms.existing_room(member.room)
-    if room is None:  # a stop never creates a room
-        return jsonify(error="The assistant is not answering right now."), 409
-    for present in list(room.members.values()):  # "X stopped it" uses X's real name
-        if present.user_id == member.user_id:
-            member = present
-            break
-    ack = rooms.stop(member)
+    person = room.person(member.user_id) if room is not None else None
+    if person is None:  # a stop never creates a room, nor lets a stranger in
+        return jsonify(error="Only people in this room can stop its reply."), 403
+    ack = rooms.stop(person)
     return (jsonify(ack), 200) if ack["ok"] else (jsonify(error=ack["error"]), 409)
+
+
+@bp.errorhandler(Refusal)
+def refused(exc: Refusal):
+    """Answer a refusal: 429 with ``Retry-After`` for a limit, else 400."""
+    response = jsonify(error=exc.message)
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response, exc.status
 
 
 def _sender(data: dict, *, registered: bool = False):
     """Find who is sending: the registered socket named by ``X-Socket-Id``, or, for
     clients without one, the ``user_id``/``name`` in the body (checked like
     ``register``: an id handed out before, sent without its token, is someone
-    new).  The room's thread is made by the turn worker, not here."""
+    new, and counts as a registration from this address).  The room's thread is
+    made by the turn worker, not here."""
     rooms = get_rooms(current_app)
     sid = request.headers.get("X-Socket-Id", "")
     if sid:
@@ -97,7 +106,10 @@ def _sender(data: dict, *, registered: bool = False):
         if not rooms.token_valid(fields["user_id"], fields["token"]):
             return None, "Only people who registered in the room can do that."
         return Member("", fields["user_id"], fields["name"], fields["room"]), None
-    room = rooms.room(fields["room"])
+    address = request.remote_addr or ""
+    if not rooms.token_valid(fields["user_id"], fields["token"]):
+        rooms.limits.registration(address)  # a new identity, or a first post
+    room = rooms.open_room(fields["room"], address)
     with room.lock:
         return rooms.identify(room, fields), None
 

@@ -7,6 +7,8 @@ import logging
 from flask import Flask
 from flask_socketio import SocketIO
 
+from rooms.limits import Limits
+from rooms.limits import LimitSettings
 from sockets.chat import ChatNamespace
 from sockets.rooms import Rooms
 from sockets.state import ThreadDirectory
@@ -47,6 +49,7 @@ def init_sockets(app: Flask) -> None:
         sleep=server.sleep,
         empty_room_ttl_s=app.config["EMPTY_ROOM_TTL_S"],
         stream_mode=app.config["STREAM_MODE"],
+        limits=Limits(LimitSettings.from_config(app.config)),
     )
     app.extensions[EXTENSION] = rooms
     socketio.on_namespace(ChatNamespace(rooms, app.config["MAX_MESSAGE_CHARS"]))

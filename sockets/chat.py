@@ -12,8 +12,10 @@ from flask_socketio import Namespace
 from flask_socketio import emit
 from flask_socketio import join_room
 from flask_socketio import leave_room
+from socketio.exceptions import ConnectionRefusedError as ConnectionRefused
 
 from assistant.errors import AssistantError
+from rooms.errors import Refusal
 from sockets.rooms import Rooms
 from sockets.validation import parse_message
 from sockets.validation import parse_register
@@ -30,6 +32,7 @@ class ChatNamespace(Namespace):
         super().__init__("/")
         self.rooms = rooms
         self.max_message_chars = max_message_chars
+        self.connections = 0
 
     def trigger_event(self, event, *args):
         """Dispatch an event; an unknown one gets an ``error`` event back."""
@@ -41,13 +44,22 @@ class ChatNamespace(Namespace):
         return super().trigger_event(event, *args)
 
     def on_connect(self, auth=None):
-        """Sent when a browser connects; nothing happens until it registers."""
+        """Sent when a browser connects; nothing happens until it registers.
+        Past the process's connection limit the connection is refused."""
+        limit = self.rooms.limits.settings.max_connections
+        if self.connections >= limit:
+            self.rooms.limits.refusals += 1
+            raise ConnectionRefused(
+                "This server is full right now; try again in a minute."
+            )
+        self.connections += 1
 
     def on_disconnect(self, reason=None):
         """Sent when a connection ends: the others hear ``leave`` if that was the
         person's last tab."""
         if self._connected(request.sid):
             return  # a client-sent event named "disconnect", not a real one
+        self.connections -= 1
         self._leave(request.sid)
 
     def on_register(self, data=None, *_extra):
@@ -64,7 +76,11 @@ class ChatNamespace(Namespace):
             self._leave(request.sid)
             leave_room(previous.room)
         try:
-            member, room, change = self.rooms.register(request.sid, fields)
+            member, room, change = self.rooms.register(
+                request.sid, fields, request.remote_addr or ""
+            )
+        except Refusal as exc:
+            return exc.ack()
         except AssistantError as exc:
             return {"ok": False, "error": exc.message}
         if not self._connected(request.sid):  # the tab closed meanwhile
@@ -99,7 +115,10 @@ class ChatNamespace(Namespace):
         fields, error = parse_message(data, self.max_message_chars)
         if error:
             return {"ok": False, "error": error}
-        return self.rooms.submit(member, fields)
+        try:
+            return self.rooms.submit(member, fields)
+        except Refusal as exc:
+            return exc.ack()
 
     def _leave(self, sid: str) -> None:
         """Forget ``sid``; tell the room if that was the person's last tab."""

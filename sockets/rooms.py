@@ -16,12 +16,16 @@ from collections.abc import Callable
 
 from assistant.errors import AssistantError
 from assistant.service import AssistantService
+from rooms.errors import Refusal
+from rooms.limits import Limits
+from rooms.names import lookalike_keys
 from sockets.state import Member
 from sockets.state import Pending
 from sockets.state import Room
 from sockets.state import ThreadDirectory
 from sockets.turns import TurnRunner
 from sockets.validation import MAX_NAME_CHARS
+from sockets.validation import SYSTEM_NAME
 from sockets.validation import system_message
 from sockets.validation import user_message
 
@@ -42,6 +46,7 @@ class Rooms:
         sleep: Callable[[float], None],
         empty_room_ttl_s: int = 300,
         stream_mode: str = "stream",
+        limits: Limits | None = None,
     ) -> None:
         self._get_assistant = get_assistant
         self.directory = directory
@@ -51,6 +56,7 @@ class Rooms:
         self.sleep = sleep
         self.empty_room_ttl_s = empty_room_ttl_s
         self.stream_mode = stream_mode
+        self.limits = limits or Limits()
         self._rooms: dict[str, Room] = {}
         self._members: dict[str, Member] = {}  # by sid
 
@@ -66,6 +72,21 @@ class Rooms:
             room = self._rooms.setdefault(name, Room(name))
         return room
 
+    def open_room(self, name: str, address: str) -> Room:
+        """Return the room called ``name``; opening one that is not open yet counts
+        against the process's room limit and ``address``'s new-room rate."""
+        room = self._rooms.get(name)
+        if room is not None:
+            return room
+        if len(self._rooms) >= self.limits.settings.max_rooms:
+            raise self.limits.refuse(
+                "This server has too many rooms open right now; try again in a few"
+                " minutes.",
+                retry_after=60,
+            )
+        self.limits.new_room(address)
+        return self.room(name)
+
     def existing_room(self, name: str) -> Room | None:
         """Return the room called ``name`` if it exists (without creating it)."""
         return self._rooms.get(name)
@@ -76,19 +97,32 @@ class Rooms:
 
     # -- joining and leaving -------------------------------------------------
 
-    def register(self, sid: str, fields: dict) -> tuple[Member, Room, str | None]:
+    def register(
+        self, sid: str, fields: dict, address: str = ""
+    ) -> tuple[Member, Room, str | None]:
         """Bind ``sid`` to a nickname in a room; return it, the room, and what the
         others should hear: ``"joined"`` (a new person), ``"renamed"`` (a present
-        person took another name) or None (another tab of someone present)."""
-        room = self.room(fields["room"])
+        person took another name) or None (another tab of someone present).
+
+        Raises ``Refusal`` past a limit or for a reserved name."""
+        self.limits.registration(address)
+        return self._register(sid, fields, address)
+
+    def _register(
+        self, sid: str, fields: dict, address: str
+    ) -> tuple[Member, Room, str | None]:
+        """Do ``register``'s work (again, when the room expired meanwhile)."""
+        room = self.open_room(fields["room"], address)
         with room.lock:  # no expiry can slip between the thread and the member
             if self._rooms.get(room.name) is not room:  # it expired just now
-                return self.register(sid, fields)
+                return self._register(sid, fields, address)
             self.ensure_thread(room)
             member = self.identify(room, fields, sid)
             # Every tab of this person, including this one registering again; an
             # existing entry keeps its place, so the roster stays in arrival order.
             same = [m for m in room.members.values() if m.user_id == member.user_id]
+            if not same:
+                self._check_room_space(room)
             for tab in same:  # one person, one name, in every tab
                 renamed_tab = Member(tab.sid, member.user_id, member.name, room.name)
                 room.members[tab.sid] = self._members[tab.sid] = renamed_tab
@@ -100,6 +134,15 @@ class Rooms:
         renamed = any(tab.name != member.name for tab in same)
         return member, room, "renamed" if renamed else None
 
+    def _check_room_space(self, room: Room) -> None:
+        """Refuse a new person when the room already holds its limit."""
+        limit = self.limits.settings.max_room_members
+        if len({m.user_id for m in room.members.values()}) >= limit:
+            raise self.limits.refuse(
+                f"This room is full ({limit} people); try again later.",
+                retry_after=60,
+            )
+
     def identify(self, room: Room, fields: dict, sid: str = "") -> Member:
         """Decide who a registration (or an HTTP-only sender) is.
 
@@ -108,6 +151,7 @@ class Rooms:
         it, so a copied id becomes a new person, never an impersonation (even of
         someone who is away).
         """
+        self._check_not_reserved(fields["name"])
         user_id = fields["user_id"]
         known = self.directory.has_user(user_id)
         if known and not self.token_valid(user_id, fields.get("token", "")):
@@ -117,6 +161,16 @@ class Rooms:
         return Member(
             sid, user_id, _unique_name(room, fields["name"], user_id), room.name
         )
+
+    def _check_not_reserved(self, name: str) -> None:
+        """Refuse a nickname that looks like the assistant's or the server's."""
+        reserved = (self.assistant.info.name, SYSTEM_NAME, "system", "assistant")
+        keys = lookalike_keys(name)
+        if any(keys & lookalike_keys(taken) for taken in reserved):
+            raise Refusal(
+                f"The nickname {name!r} is reserved for the assistant or the server;"
+                " please choose another."
+            )
 
     def token_for(self, user_id: str) -> str:
         """Return the token that proves a client registered as ``user_id``."""
@@ -192,13 +246,19 @@ class Rooms:
         """Accept a message from ``member``, tell the others, queue it for a turn.
 
         Returns the sender's ack.  A resent message id (a client retrying after a
-        reconnect) is acknowledged again but not stored twice.
+        reconnect) is acknowledged again but not stored twice.  Raises ``Refusal``
+        past a limit; a refused message is not remembered, so it can be resent.
         """
         room = self.room(member.room)
         message = user_message(fields, member.user_id, member.name)
         with room.lock:
-            if not room.remember(message["id"]):
+            if room.seen(message["id"]):
                 return {"ok": True, "id": message["id"], "duplicate": True}
+            self._check_queue(room, member)
+            self.limits.message(member.user_id)
+            room.remember(message["id"])
+            if not member.sid:  # an HTTP sender: now a person of this room
+                room.http_people[member.user_id] = member.name
             queued = room.worker_running
             room.unsaved.append(message)
             room.pending.append(Pending(message, sink=sink))
@@ -211,6 +271,26 @@ class Rooms:
         if start_worker:
             self.spawn(self._work, room)
         return {"ok": True, "id": message["id"], "queued": queued}
+
+    def _check_queue(self, room: Room, member: Member) -> None:
+        """Refuse a message when its sender, or the room, has too many waiting.
+
+        The per-person cap is the fair share: one person's flood waits in their
+        own few places and never crowds the others out of the next turn."""
+        settings = self.limits.settings
+        mine = room.waiting_from(member.user_id)
+        if mine >= settings.queued_per_person:
+            raise self.limits.refuse(
+                f"You have {mine} messages waiting for the assistant; wait for its"
+                " reply before sending more.",
+                retry_after=5,
+            )
+        if len(room.pending) >= settings.max_room_queue:
+            raise self.limits.refuse(
+                f"{len(room.pending)} messages are already waiting for the assistant"
+                " in this room; try again when it has answered.",
+                retry_after=5,
+            )
 
     def stop(self, member: Member) -> dict:
         """Cancel the reply being written in ``member``'s room."""

@@ -10,13 +10,20 @@ import time
 import unicodedata
 import uuid
 
+from rooms.names import clean_name
+
 MAX_NAME_CHARS = 32
 MAX_ID_CHARS = 64
 DEFAULT_ROOM = "lobby"
 ROOM_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 ALLOWED_CONTROLS = frozenset("\n\t")
+SYSTEM_NAME = "Threadroom"  # who system lines are from
+# Ids the server uses for its own speakers: nobody may register as one of them.
+RESERVED_USER_IDS = frozenset({"system", "assistant"})
 
+
+INVALID_CHARACTER = "{what} contains an invalid character (a lone UTF-16 surrogate)."
 
 # Bidirectional overrides can make a name or message display as something else.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -32,23 +39,37 @@ def has_control_chars(text: str, allowed: frozenset[str] = frozenset()) -> bool:
     )
 
 
+def has_lone_surrogate(text: str) -> bool:
+    """Tell whether ``text`` holds a lone UTF-16 surrogate: Python accepts one in a
+    string, but it cannot be encoded as UTF-8, so it would break the room later,
+    far from where it came in."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def is_visible(text: str) -> bool:
     """Tell whether ``text`` shows anything (not only spaces or invisible marks)."""
     return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
 
 
 def parse_name(value) -> tuple[str | None, str | None]:
-    """Return a trimmed nickname (1-32 visible characters) or an error."""
-    error = None
+    """Return a nickname cleaned by ``clean_name`` (1-32 visible characters) or an
+    error."""
     if not isinstance(value, str):
-        error = "Please choose a nickname."
-    elif has_control_chars(value):
-        error = "A nickname cannot contain control characters."
-    elif not is_visible(value):
-        error = "A nickname cannot be blank."
-    elif len(value.strip()) > MAX_NAME_CHARS:
-        error = f"A nickname can be at most {MAX_NAME_CHARS} characters long."
-    return (None, error) if error else (" ".join(value.split()), None)
+        return None, "Please choose a nickname."
+    if has_lone_surrogate(value):
+        return None, INVALID_CHARACTER.format(what="A nickname")
+    if has_control_chars(value):
+        return None, "A nickname cannot contain control characters."
+    name = clean_name(value)
+    if not is_visible(name):
+        return None, "A nickname cannot be blank."
+    if len(name) > MAX_NAME_CHARS:
+        return None, f"A nickname can be at most {MAX_NAME_CHARS} characters long."
+    return name, None
 
 
 def parse_id(value, what: str) -> tuple[str | None, str | None]:
@@ -58,6 +79,14 @@ def parse_id(value, what: str) -> tuple[str | None, str | None]:
     if not isinstance(value, str) or not ID_PATTERN.match(value):
         return None, f"The {what} must be up to {MAX_ID_CHARS} letters, digits or -_.:"
     return value, None
+
+
+def parse_user_id(value) -> tuple[str | None, str | None]:
+    """Return a client-chosen user id that is not one of the server's own."""
+    user_id, error = parse_id(value, "user id")
+    if user_id is not None and user_id.casefold() in RESERVED_USER_IDS:
+        return None, f"The user id {user_id!r} is reserved; please use another."
+    return user_id, error
 
 
 def parse_room(value) -> tuple[str | None, str | None]:
@@ -76,7 +105,7 @@ def parse_register(data) -> tuple[dict | None, str | None]:
     name, error = parse_name(data.get("name"))
     if error:
         return None, error
-    user_id, error = parse_id(data.get("user_id"), "user id")
+    user_id, error = parse_user_id(data.get("user_id"))
     if error:
         return None, error
     room, error = parse_room(data.get("room"))
@@ -88,19 +117,21 @@ def parse_register(data) -> tuple[dict | None, str | None]:
 
 
 def parse_content(value, max_chars: int) -> tuple[str | None, str | None]:
-    """Return message text that is non-empty, short enough and printable."""
-    if isinstance(value, str):
-        value = value.replace("\r\n", "\n").replace("\r", "\n")
-    error = None
+    """Return message text that is non-empty, short enough and printable, in NFC
+    (so the same words typed on two keyboards are the same text)."""
     if not isinstance(value, str):
-        error = "A message needs text content."
-    elif not is_visible(value):
+        return None, "A message needs text content."
+    if has_lone_surrogate(value):
+        return None, INVALID_CHARACTER.format(what="This message")
+    text = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
+    error = None
+    if not is_visible(text):
         error = "A message cannot be empty."
-    elif len(value) > max_chars:
+    elif len(text) > max_chars:
         error = f"A message can be at most {max_chars} characters long."
-    elif has_control_chars(value, ALLOWED_CONTROLS):
+    elif has_control_chars(text, ALLOWED_CONTROLS):
         error = "A message cannot contain control characters."
-    return (None, error) if error else (value.strip("\n"), None)
+    return (None, error) if error else (text.strip("\n"), None)
 
 
 def parse_message(data, max_chars: int) -> tuple[dict | None, str | None]:
@@ -134,7 +165,7 @@ def system_message(content: str, level: str = "info") -> dict:
         "level": level,
         "id": "sys_" + uuid.uuid4().hex,
         "user_id": "system",
-        "name": "Threadroom",
+        "name": SYSTEM_NAME,
         "content": content,
         "role": "system",
         "created_at": int(time.time() * 1000),

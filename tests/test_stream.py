@@ -163,5 +163,9 @@ def test_a_stop_for_an_unknown_room_creates_nothing(app, client):
     )
     token = token.headers["X-Threadroom-Token"]
     body = {"user_id": "u9", "name": "Kit", "token": token, "room": "nowhere"}
-    assert client.post("/stream/stop", json=body).status_code == 409
+    refused = client.post("/stream/stop", json=body)
+    assert refused.status_code == 403  # Kit is not a person of that room
+    assert refused.get_json() == {
+        "error": "Only people in this room can stop its reply."
+    }
     assert get_rooms(app).existing_room("nowhere") is None
