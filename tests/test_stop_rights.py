@@ -8,6 +8,9 @@ from sockets import get_rooms
 from tests.conftest import Person
 from tests.conftest import wait_for
 
+NOT_A_MEMBER = "Only people in this room can stop its reply."
+ROOM = "private"
+
 
 @pytest.fixture
 def slow_app(make_app):

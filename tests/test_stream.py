@@ -11,6 +11,7 @@ from sockets import get_rooms
 from tests.conftest import wait_for
 
 SSE = {"Accept": "text/event-stream"}
+NOT_A_MEMBER = "Only people in this room can stop its reply."
 
 
 def _frames(body: str) -> list[tuple[str, dict]]:
