@@ -21,12 +21,14 @@ if __name__ == "__main__":  # the entry point: patch before anything else is imp
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from collections.abc import Mapping
 
 from flask import Flask
 
 from assistant.setup import init_assistant
 from config import Config
+from rooms.directory import call_here
 from routes import init_routes
 from sockets import init_sockets
 from sockets import socketio
@@ -55,6 +57,24 @@ def instance_secret(folder: str) -> str:
         return f.read().strip()
 
 
+def blocking_offload(async_mode: str) -> Callable:
+    """Return how to run a blocking call (SQLite) off the event loop in this async
+    mode: in a real OS thread under eventlet or gevent, as it is otherwise.
+
+    SQLite is C code the hub cannot switch around: on the loop, one locked file
+    would freeze every connection.  This is the one place that knows the servers.
+    """
+    if async_mode == "eventlet":
+        from eventlet import tpool
+
+        return tpool.execute
+    if async_mode == "gevent":
+        import gevent
+
+        return lambda fn, *args: gevent.get_hub().threadpool.apply(fn, args)
+    return call_here
+
+
 def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     """Create and configure an instance of the Threadroom application.
 
@@ -71,7 +91,7 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = instance_secret(app.instance_path)
     init_logging()
-    init_sockets(app)
+    init_sockets(app, blocking_offload)
     init_assistant(app, assistant)
     init_routes(app)
     return app

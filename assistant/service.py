@@ -28,6 +28,13 @@ log = logging.getLogger(__name__)
 ACTIVE_RUN_REFUSAL = re.compile(r"already has an active run (run_[\w-]+)")
 FINISHED_MESSAGE_EVENTS = {"thread.message.completed", "thread.message.incomplete"}
 TERMINAL_STATUSES = {"completed", "failed", "cancelled", "expired", "incomplete"}
+STORE_BUSY = "The conversation store is busy; the messages will be answered shortly."
+# How a reply that did not complete is shown, by the engine's incomplete reason.
+INCOMPLETE_STATUSES = {
+    "run_cancelled": "stopped",
+    "run_failed": "failed",
+    "run_expired": "expired",
+}
 MAX_POLL_INTERVAL_S = 2.0
 POLL_BACKOFF = 1.5
 CANCEL_GRACE_S = 10.0
@@ -124,7 +131,7 @@ class AssistantService:
         except openai.NotFoundError:
             return False
         except openai.APIError as exc:
-            raise AssistantError(_describe(exc)) from exc
+            raise _translate(exc) from exc
         return True
 
     def delete_thread(self, thread_id: str) -> None:
@@ -134,7 +141,7 @@ class AssistantService:
         except openai.NotFoundError:
             return
         except openai.APIError as exc:
-            raise AssistantError(_describe(exc)) from exc
+            raise _translate(exc) from exc
 
     def history(self, thread_id: str) -> list[dict]:
         """Return every message of the thread as chat messages, oldest first."""
@@ -145,7 +152,7 @@ class AssistantService:
             # left out: it reaches joiners through welcome's busy.partial instead
             return [self.to_chat_message(m) for m in page if m.status != "in_progress"]
         except openai.APIError as exc:
-            raise AssistantError(_describe(exc)) from exc
+            raise _translate(exc) from exc
 
     # -- turns ---------------------------------------------------------------
 
@@ -187,7 +194,7 @@ class AssistantService:
         except Exception as exc:
             self._abandon(thread_id, watchdog.run_id)
             if isinstance(exc, openai.APIError):
-                raise AssistantError(_describe(exc)) from exc
+                raise _translate(exc) from exc
             raise
         finally:
             watchdog.finish()
@@ -205,7 +212,7 @@ class AssistantService:
         except openai.BadRequestError:
             return False  # already terminal: nothing to stop
         except openai.APIError as exc:
-            raise AssistantError(_describe(exc)) from exc
+            raise _translate(exc) from exc
         return True
 
     # -- poll mode -----------------------------------------------------------
@@ -356,7 +363,7 @@ class AssistantService:
         }
         if message.status == "incomplete":
             reason = getattr(message.incomplete_details, "reason", None)
-            chat["status"] = "stopped" if reason == "run_cancelled" else "incomplete"
+            chat["status"] = INCOMPLETE_STATUSES.get(reason, "incomplete")
         return chat
 
     def failure_sentence(self, result: TurnResult) -> str | None:
@@ -415,7 +422,7 @@ class AssistantService:
         try:
             return method(*args, **kwargs)
         except openai.APIError as exc:
-            raise AssistantError(_describe(exc)) from exc
+            raise _translate(exc) from exc
 
 
 class _Watchdog:
@@ -496,6 +503,32 @@ def _describe(exc: openai.APIError) -> str:
     """Turn an SDK error into a plain sentence for the room (no secrets)."""
     if isinstance(exc, openai.APIConnectionError):
         return "The assistant backend cannot be reached right now."
+    if _is_store_busy(exc):
+        return STORE_BUSY
     if isinstance(exc, openai.APIStatusError):
         return f"The assistant backend refused the request ({exc.status_code})."
     return "The assistant backend sent an unexpected answer."
+
+
+def _translate(exc: openai.APIError) -> AssistantError:
+    """Turn an SDK error into the ``AssistantError`` the room acts on."""
+    reason = "backend"
+    if _is_store_busy(exc):
+        reason = "busy"
+    elif _is_invalid_request(exc):
+        reason = "rejected"  # the request itself was refused; it will be again
+    return AssistantError(_describe(exc), reason=reason)
+
+
+def _is_invalid_request(exc: openai.APIError) -> bool:
+    """Tell whether the backend refused what was sent (not who sent it, nor when:
+    a bad key, a missing thread or a busy thread are no fault of the messages)."""
+    if not isinstance(exc, openai.APIStatusError):
+        return False
+    busy_thread = ACTIVE_RUN_REFUSAL.search(str(exc.message)) is not None
+    return exc.status_code in (400, 413, 422) and not busy_thread
+
+
+def _is_store_busy(exc: openai.APIError) -> bool:
+    """Tell whether the engine answered that its store is busy (503 store_busy)."""
+    return isinstance(exc, openai.APIStatusError) and exc.code == "store_busy"

@@ -10,10 +10,13 @@ class Refusal(Exception):
     Socket.IO acks carry it, HTTP answers 429 with ``Retry-After``.
     """
 
-    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: int | None = None, status: int = 0
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self._status = status
 
     def ack(self) -> dict:
         """Return the Socket.IO ack for this refusal."""
@@ -24,5 +27,18 @@ class Refusal(Exception):
 
     @property
     def status(self) -> int:
-        """Return the HTTP status: 429 for limits, 400 for everything else."""
+        """Return the HTTP status: as given, else 429 for limits and 400 for
+        everything else."""
+        if self._status:
+            return self._status
         return 429 if self.retry_after is not None else 400
+
+
+STORE_BUSY = "The conversation store is busy; try again in a moment."
+
+
+class StoreBusy(Refusal):
+    """The room's store stayed locked past its timeout: try again shortly."""
+
+    def __init__(self) -> None:
+        super().__init__(STORE_BUSY, retry_after=2, status=503)

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Flask
 from flask_socketio import SocketIO
 
+from rooms.directory import ThreadDirectory
+from rooms.directory import call_here
 from rooms.limits import Limits
 from rooms.limits import LimitSettings
 from sockets.chat import ChatNamespace
 from sockets.rooms import Rooms
-from sockets.state import ThreadDirectory
 
 log = logging.getLogger(__name__)
 
 socketio = SocketIO()
 EXTENSION = "threadroom.rooms"
+OFFLOAD = "threadroom.offload"
 
 
 @socketio.on_error_default
@@ -26,11 +29,15 @@ def on_error(exc: Exception) -> dict:
     return {"ok": False, "error": "Something went wrong on the server."}
 
 
-def init_sockets(app: Flask) -> None:
+def init_sockets(app: Flask, offload_for: Callable[[str], Callable] | None = None):
     """Bind ``socketio`` to the app and register the chat namespace.
 
     The namespace is registered after ``init_app``, here in the factory, so every
     app built (one per test) gets its own namespace instance and server.
+
+    :param offload_for: returns, for the async mode Socket.IO chose, how to run a
+        blocking call off the event loop; kept as ``app.extensions[OFFLOAD]`` for
+        everything else that talks to SQLite.
     """
     socketio.init_app(
         app,
@@ -40,9 +47,11 @@ def init_sockets(app: Flask) -> None:
         max_http_buffer_size=64 * 1024,
     )
     server = socketio.server  # this app's server, even after another app is built
+    offload = offload_for(server.async_mode) if offload_for else call_here
+    app.extensions[OFFLOAD] = offload
     rooms = Rooms(
         lambda: app.extensions["threadroom.assistant"],
-        ThreadDirectory(app.config["ENGINE_DB"]),
+        ThreadDirectory(app.config["ENGINE_DB"], offload),
         secret=app.config["SECRET_KEY"],
         emit=lambda event, data, **kw: server.emit(event, data, namespace="/", **kw),
         spawn=server.start_background_task,
@@ -52,6 +61,7 @@ def init_sockets(app: Flask) -> None:
         limits=Limits(LimitSettings.from_config(app.config)),
     )
     app.extensions[EXTENSION] = rooms
+    rooms.recover()
     socketio.on_namespace(ChatNamespace(rooms, app.config["MAX_MESSAGE_CHARS"]))
 
 

@@ -16,20 +16,40 @@ from collections.abc import Callable
 
 from assistant.errors import AssistantError
 from assistant.service import AssistantService
+from rooms.directory import ThreadDirectory
 from rooms.errors import Refusal
+from rooms.errors import StoreBusy
 from rooms.limits import Limits
 from rooms.names import lookalike_keys
 from sockets.state import Member
 from sockets.state import Pending
 from sockets.state import Room
-from sockets.state import ThreadDirectory
+from sockets.turns import CRASHED
+from sockets.turns import DEFERRED
+from sockets.turns import INTERRUPTED_BY_RESTART
+from sockets.turns import REJECTED
 from sockets.turns import TurnRunner
 from sockets.validation import MAX_NAME_CHARS
 from sockets.validation import SYSTEM_NAME
+from sockets.validation import has_lone_surrogate
 from sockets.validation import system_message
 from sockets.validation import user_message
 
 log = logging.getLogger(__name__)
+
+MAX_BUSY_BACKOFF_S = 10.0
+STORE_BUSY_LINE = (
+    "The conversation store is busy; the waiting messages will be answered as soon"
+    " as it is free."
+)
+DROPPED_INVALID = (
+    "A message from {name} could not be given to the assistant (it contains an"
+    " invalid character) and was dropped."
+)
+DROPPED_REFUSED = (
+    "The assistant's backend refused the waiting messages from {names}; they were"
+    " dropped so the next ones can be answered."
+)
 
 
 class Rooms:
@@ -227,7 +247,8 @@ class Rooms:
         }
 
     def history(self, room: Room) -> list[dict]:
-        """Return the complete conversation, oldest first, each message once.
+        """Return the complete conversation, oldest first, each message once, as
+        people saw it: with the system lines and how each reply ended.
 
         Messages accepted but not yet carried into the thread are read *before*
         the thread, so a message saved in between shows up in both and is deduped,
@@ -236,9 +257,15 @@ class Rooms:
         with room.lock:
             unsaved = list(room.unsaved)
             thread_id = room.thread_id
-        saved = self.assistant.history(thread_id) if thread_id else []
+        if not thread_id:
+            return unsaved
+        saved = self.assistant.history(thread_id)
+        notes = self.directory.notes(thread_id)
+        for message in saved:
+            message.update(notes.get(message["id"], {}))
         known = {m["id"] for m in saved}
-        return saved + [m for m in unsaved if m["id"] not in known]
+        messages = saved + [m for m in unsaved if m["id"] not in known]
+        return with_lines(messages, self.directory.lines(thread_id))
 
     # -- messages and turns --------------------------------------------------
 
@@ -318,41 +345,109 @@ class Rooms:
         """Run turns for ``room`` until nothing is queued.
 
         A turn that raises (a bug, a failing emit) is logged and the worker goes
-        on: a dead worker would leave every later message queued forever.
+        on: a dead worker would leave every later message queued forever.  A turn
+        deferred by a busy store is tried again with the same messages, backing
+        off; messages the backend refused are dropped, with a line saying so.
         """
         runner = TurnRunner(
-            self.assistant, self.emit, stream_mode=self.stream_mode, sleep=self.sleep
+            self.assistant,
+            self.emit,
+            record=self.directory,
+            stream_mode=self.stream_mode,
+            sleep=self.sleep,
         )
+        backoff = 0.0
         while True:
+            if backoff:
+                self.sleep(backoff)
             with room.lock:
                 if not room.pending:
                     room.worker_running = False
                     generation, empty = room.generation, not room.members
                     break
                 batch, room.pending = room.pending, []
+                unsendable = _take_unsendable(room)
                 messages = list(room.unsaved)
                 roster = [person["name"] for person in room.roster()]
-            try:
-                self.ensure_thread(room)  # an expired room gets a fresh thread
-                self.emit("queue", {"waiting": []}, to=room.name)
-                runner.run(room, batch, messages, roster)
-            except Exception:
-                log.exception("a turn in room %s failed outside the turn", room.name)
-                self._tell_failure(room, batch)
+            for message in unsendable:
+                sentence = DROPPED_INVALID.format(name=message["name"])
+                self.tell(room, sentence)
+                _end_streams(batch, message["id"], sentence)
+            if not messages:
+                continue
+            status = self._turn(runner, room, batch, messages, roster)
+            if status == DEFERRED:
+                if not backoff:
+                    self.tell(room, STORE_BUSY_LINE, "info")
+                backoff = min(max(backoff * 2, 1.0), MAX_BUSY_BACKOFF_S)
+                with room.lock:
+                    room.pending[:0] = batch  # first in line, as they were
+                continue
+            backoff = 0.0
+            if status == REJECTED:
+                self._drop(room, messages)
         if empty:
             self._schedule_expiry(room, generation)
 
+    def _turn(self, runner: TurnRunner, room: Room, batch, messages, roster) -> str:
+        """Run one turn; return its outcome (see ``TurnRunner.run``)."""
+        try:
+            self.ensure_thread(room)  # an expired room gets a fresh thread
+            self.emit("queue", {"waiting": []}, to=room.name)
+            return runner.run(room, batch, messages, roster)
+        except StoreBusy:
+            return DEFERRED
+        except AssistantError as exc:
+            if exc.reason == "busy":
+                return DEFERRED
+            log.warning("room %s could not start a turn: %s", room.name, exc)
+        except Exception:
+            log.exception("a turn in room %s failed outside the turn", room.name)
+        self._tell_failure(room, batch)
+        return "failed"
+
+    def _drop(self, room: Room, messages: list[dict]) -> None:
+        """Forget messages the backend refused, so they cannot fail every later
+        turn too, and say whose they were."""
+        dropped = {m["id"] for m in messages}
+        with room.lock:
+            room.unsaved = [m for m in room.unsaved if m["id"] not in dropped]
+        names = list(dict.fromkeys(m["name"] for m in messages))
+        self.tell(room, DROPPED_REFUSED.format(names=", ".join(names)))
+
+    def tell(self, room: Room, sentence: str, level: str = "error") -> None:
+        """Send a system line to the room and keep it in the room's record."""
+        line = system_message(sentence, level)
+        if room.thread_id:
+            try:
+                self.directory.add_line(room.thread_id, line, None)
+            except StoreBusy:
+                log.warning("room %s: a system line was not kept", room.name)
+        self.emit("message", line, to=room.name)
+
     def _tell_failure(self, room: Room, batch: list[Pending]) -> None:
         """Tell the room and every /stream caller that a turn could not run."""
-        sentence = "Something went wrong; the assistant could not answer."
         for pending in batch:
             if pending.sink is not None:
-                pending.sink.put("error", {"error": sentence})
+                pending.sink.put("error", {"error": CRASHED})
                 pending.sink.close()
         try:
-            self.emit("message", system_message(sentence, "error"), to=room.name)
+            self.tell(room, CRASHED)
         except Exception:  # the emit itself may be what failed
             log.exception("could not tell room %s", room.name)
+
+    def recover(self) -> None:
+        """Tell each room whose reply a previous life of this server cut short
+        (killed mid-turn): a line in its record, and its visible replies marked
+        interrupted.  Run once, at start."""
+        for room_name, thread_id, turn in self.directory.open_turns():
+            line = system_message(INTERRUPTED_BY_RESTART, "error")
+            self.directory.add_line(thread_id, line, turn.get("after"))
+            for message_id in turn.get("messages", ()):
+                note = {"status": "interrupted"}
+                self.directory.add_note(thread_id, message_id, note)
+            self.directory.close_turn(room_name)
+            log.warning("room %s: a reply was interrupted by a restart", room_name)
 
     # -- expiry --------------------------------------------------------------
 
@@ -369,7 +464,7 @@ class Rooms:
             if room.members or room.generation != generation or room.worker_running:
                 return  # someone joined, or the last turn will reschedule this
             thread_id, room.thread_id = room.thread_id, None
-            self.directory.forget(room.name)
+            self.directory.forget(room.name, thread_id)
             if self._rooms.get(room.name) is room:
                 del self._rooms[room.name]  # rooms come and go; memory must not grow
         if thread_id:
@@ -389,3 +484,45 @@ def _unique_name(room: Room, name: str, user_id: str) -> str:
         suffix = f" ({number})"
         candidate = name[: MAX_NAME_CHARS - len(suffix)].rstrip() + suffix
     return candidate
+
+
+def _end_streams(batch: list[Pending], message_id: str, sentence: str) -> None:
+    """End the /stream request waiting on a dropped message with an error."""
+    for pending in batch:
+        if pending.message["id"] == message_id and pending.sink is not None:
+            pending.sink.put("error", {"error": sentence})
+            pending.sink.close()
+
+
+def _take_unsendable(room: Room) -> list[dict]:
+    """Remove from ``room.unsaved`` the messages no backend could take (text that
+    cannot be encoded), and return them.  The edges refuse such text; this keeps
+    one that slipped through from failing every turn after it."""
+    bad = [m for m in room.unsaved if has_lone_surrogate(m["content"] + m["name"])]
+    if bad:
+        room.unsaved = [m for m in room.unsaved if m not in bad]
+    return bad
+
+
+def with_lines(messages: list[dict], lines: list[tuple[str | None, dict]]) -> list:
+    """Merge system lines into the messages, each after the message it followed
+    when it was said, or else by its time."""
+    anchored: dict[str, list[dict]] = {}
+    loose: list[dict] = []
+    ids = {m["id"] for m in messages}
+    for after_id, line in lines:
+        if after_id in ids:
+            anchored.setdefault(after_id, []).append(line)
+        else:
+            loose.append(line)
+    merged: list[dict] = []
+    for message in messages:
+        merged.append(message)
+        merged.extend(anchored.get(message["id"], ()))
+    for line in loose:
+        at = next(
+            (i for i, m in enumerate(merged) if m["created_at"] > line["created_at"]),
+            len(merged),
+        )
+        merged.insert(at, line)
+    return merged

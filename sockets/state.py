@@ -8,8 +8,6 @@ shared store (e.g. Redis) behind these same methods.
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -97,63 +95,3 @@ class Room:
         self.seen_ids[message_id] = True
         if len(self.seen_ids) > SEEN_IDS_KEPT:
             self.seen_ids.popitem(last=False)
-
-
-class ThreadDirectory:
-    """Persist which thread each room uses, and the user ids handed out (SQLite;
-    ``:memory:`` in tests)."""
-
-    def __init__(self, path: str) -> None:
-        if path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS room_threads"
-                " (room TEXT PRIMARY KEY, thread_id TEXT NOT NULL)"
-            )
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS known_users (user_id TEXT PRIMARY KEY)"
-            )
-
-    def get(self, room: str) -> str | None:
-        """Return the thread id of ``room``, if one was saved."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT thread_id FROM room_threads WHERE room = ?", (room,)
-            ).fetchone()
-        return row[0] if row else None
-
-    def set(self, room: str, thread_id: str) -> None:
-        """Save the thread id of ``room``."""
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO room_threads (room, thread_id) VALUES (?, ?)",
-                (room, thread_id),
-            )
-
-    def forget(self, room: str) -> None:
-        """Drop the saved thread of ``room``."""
-        with self._lock:
-            self._db.execute("DELETE FROM room_threads WHERE room = ?", (room,))
-
-    def add_user(self, user_id: str) -> None:
-        """Remember that ``user_id`` was handed out (with its token)."""
-        with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO known_users (user_id) VALUES (?)", (user_id,)
-            )
-
-    def has_user(self, user_id: str) -> bool:
-        """Tell whether ``user_id`` was handed out before."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT 1 FROM known_users WHERE user_id = ?", (user_id,)
-            ).fetchone()
-        return row is not None
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()

@@ -19,6 +19,8 @@ from dataclasses import field
 from assistant.errors import AssistantError
 from assistant.service import AssistantService
 from assistant.service import TurnHooks
+from rooms.directory import ThreadDirectory
+from rooms.errors import StoreBusy
 from sockets.state import Member
 from sockets.state import Pending
 from sockets.state import Room
@@ -27,6 +29,7 @@ from sockets.validation import system_message
 log = logging.getLogger(__name__)
 
 _turn_numbers = itertools.count(1)
+CRASHED = "Something went wrong; the assistant could not answer."
 END = object()  # marks the end of a StreamSink
 
 
@@ -58,6 +61,7 @@ class Turn:
     run_id: str | None = None
     partial: dict = field(default_factory=dict)  # message id -> text so far
     stopped_by: Member | None = None
+    record: dict = field(default_factory=dict)  # what the room's record holds
 
     def public(self) -> dict:
         """Describe the turn for ``ai-start`` and a late joiner's ``welcome``."""
@@ -77,26 +81,45 @@ def turn_context(speakers: list[str], roster: list[str], today: datetime.date) -
     )
 
 
+# Outcomes of a turn whose messages never reached the thread (no run was made).
+DEFERRED = "deferred"  # the store was busy: the same messages are tried again
+REJECTED = "rejected"  # the backend refused the messages: they are dropped
+INTERRUPTED_BY_RESTART = (
+    "The server restarted while the assistant was answering; the reply was interrupted."
+)
+
+
 class TurnRunner:
-    """Run one turn for a room and tell the room everything that happens."""
+    """Run one turn for a room and tell the room everything that happens.
+
+    What people see beyond the thread goes to the room's record as it happens:
+    the system lines, how a reply ended, and the turn in progress itself (so a
+    restart can tell the room which reply it cut short).
+    """
 
     def __init__(
         self,
         assistant: AssistantService,
         emit: Callable,
         *,
+        record: ThreadDirectory,
         stream_mode: str = "stream",
         sleep: Callable[[float], None],
     ) -> None:
         self.assistant = assistant
         self.emit = emit
+        self.record = record
         self.stream_mode = stream_mode
         self.sleep = sleep
 
     def run(
         self, room: Room, batch: list[Pending], messages: list[dict], roster: list[str]
-    ) -> None:
+    ) -> str:
         """Answer ``messages`` with one run; ``ai-end`` goes out whatever happens.
+
+        Returns how the turn ended: a run status, ``DEFERRED`` (try the same
+        messages again soon; their /stream callers keep waiting) or ``REJECTED``
+        (the messages never reached the thread and will not).
 
         :param batch: the queued items this turn serves (their /stream sinks).
         :param messages: every accepted message not yet in the thread, oldest first
@@ -106,23 +129,61 @@ class TurnRunner:
         turn = Turn(next(_turn_numbers), speakers)
         room.turn = turn
         sinks = [p.sink for p in batch if p.sink is not None]
+        last_asked = messages[-1]["id"]
         status = "failed"
         try:
             self.emit("ai-start", turn.public(), to=room.name)
+            self._open(room, turn, last_asked)
             status = self._answer(room, turn, batch, messages, roster, sinks)
+        except StoreBusy:  # the record could not note the turn: nothing was sent
+            status = DEFERRED
         except AssistantError as exc:
             log.warning("turn %s in room %s failed: %s", turn.number, room.name, exc)
-            self._tell(room, sinks, f"The assistant could not answer: {exc.message}")
+            status = self._failed(room, turn, sinks, exc, last_asked)
         except Exception:  # the room must hear ai-end even on a bug
             log.exception("turn %s in room %s crashed", turn.number, room.name)
-            self._tell(
-                room, sinks, "Something went wrong; the assistant could not answer."
-            )
+            status = REJECTED if turn.run_id is None else "failed"
+            self._tell(room, sinks, CRASHED, after=last_asked)
         finally:
             room.turn = None
-            for sink in sinks:  # first: a failing emit must not leave a caller hanging
-                sink.close()
+            if status != DEFERRED:
+                for sink in sinks:  # first: a failing emit must not leave one hanging
+                    sink.close()
+            self._close(room)
             self.emit("ai-end", self._end_payload(turn, status), to=room.name)
+        return status
+
+    def _failed(self, room, turn, sinks, exc: AssistantError, last_asked: str) -> str:
+        """Tell the room why a turn failed; return ``DEFERRED``, ``REJECTED`` or
+        ``"failed"``."""
+        if turn.run_id is None and exc.reason == "busy":
+            return DEFERRED  # the worker says so once, and tries again
+        self._tell(
+            room,
+            sinks,
+            f"The assistant could not answer: {exc.message}",
+            after=last_asked,
+        )
+        rejected = turn.run_id is None and exc.reason == "rejected"
+        return REJECTED if rejected else "failed"
+
+    def _open(self, room: Room, turn: Turn, last_asked: str) -> None:
+        """Note in the record that a turn is being written (until ``_close``)."""
+        turn.record = {"turn": turn.number, "after": last_asked, "messages": []}
+        self.record.open_turn(room.name, room.thread_id, turn.record)
+
+    def _close(self, room: Room) -> None:
+        """Note that the room's turn is over."""
+        self._keep(self.record.close_turn, room.name)
+
+    @staticmethod
+    def _keep(write: Callable, *args) -> None:
+        """Write to the record; a failure is only logged: the room still hears
+        everything live, and a stuck record must not fail the turn."""
+        try:
+            write(*args)
+        except Exception:
+            log.exception("could not write to the room record")
 
     def _answer(self, room, turn, batch, messages, roster, sinks) -> str:
         """Run the assistant over the messages, deliver its reply; return the status."""
@@ -152,6 +213,9 @@ class TurnRunner:
 
     def _on_delta(self, room, turn, sinks, message_id: str, text: str) -> None:
         """Send a text fragment to every screen and every /stream caller."""
+        if message_id not in turn.partial:  # a reply people now see being written
+            turn.record["messages"].append(message_id)
+            self._keep(self.record.open_turn, room.name, room.thread_id, turn.record)
         turn.partial[message_id] = turn.partial.get(message_id, "") + text
         self.emit("ai-delta", {"id": message_id, "delta": text}, to=room.name)
         for sink in sinks:
@@ -178,23 +242,33 @@ class TurnRunner:
         """Send the reply (even a partial one) and say why when it is not complete."""
         messages = result.messages
         stopped = turn.stopped_by is not None and result.status == "cancelled"
+        note = None
         if stopped:
-            for message in messages:
-                message["status"] = "stopped"
-                message["stopped_by"] = turn.stopped_by.public()
+            note = {"status": "stopped", "stopped_by": turn.stopped_by.public()}
+        elif result.status == "timeout":
+            note = {"status": "timeout"}
+        for message in messages if note else ():
+            message.update(note)
+            self._keep(self.record.add_note, room.thread_id, message["id"], note)
         if messages:
             self.emit("message-list", messages, to=room.name)
+        after = messages[-1]["id"] if messages else turn.record["after"]
         if stopped:
             stopper = turn.stopped_by.name
-            self._tell(room, sinks, f"{stopper} stopped the reply.", level="info")
+            self._tell(room, sinks, f"{stopper} stopped the reply.", "info", after)
             return
         sentence = self.assistant.failure_sentence(result)
         if sentence:
-            self._tell(room, sinks, sentence)
+            self._tell(room, sinks, sentence, after=after)
 
-    def _tell(self, room: Room, sinks, sentence: str, level: str = "error") -> None:
-        """Send a system line to the room and an error frame to /stream callers."""
-        self.emit("message", system_message(sentence, level), to=room.name)
+    def _tell(
+        self, room: Room, sinks, sentence: str, level: str = "error", after=None
+    ) -> None:
+        """Send a system line to the room (and keep it in the record, after the
+        message ``after``) and an error frame to /stream callers."""
+        line = system_message(sentence, level)
+        self._keep(self.record.add_line, room.thread_id, line, after)
+        self.emit("message", line, to=room.name)
         for sink in sinks:
             sink.put("error", {"error": sentence})
 

@@ -1,0 +1,175 @@
+"""The room directory and record (SQLite): which thread each room uses, the user
+ids handed out, and what people saw beside the thread.
+
+The record keeps what the assistant's thread cannot: the system lines people read
+(failures, who stopped a reply), notes on replies ("stopped by Bob", "interrupted"),
+and the turn in progress, so a restart can say that it cut a reply short.
+
+Every SQLite call goes through ``offload`` (a thread pool under eventlet or gevent):
+SQLite is C code the event loop cannot switch around, so a locked file must stall
+only the callers that need it, never every connection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from rooms.errors import StoreBusy
+
+Offload = Callable[..., Any]
+BUSY_TIMEOUT_S = 5.0
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS room_threads"
+    " (room TEXT PRIMARY KEY, thread_id TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS known_users (user_id TEXT PRIMARY KEY)",
+    "CREATE TABLE IF NOT EXISTS room_lines (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " thread_id TEXT NOT NULL, after_id TEXT, data TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS room_lines_thread ON room_lines(thread_id, seq)",
+    "CREATE TABLE IF NOT EXISTS message_notes (message_id TEXT PRIMARY KEY,"
+    " thread_id TEXT NOT NULL, data TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS message_notes_thread ON message_notes(thread_id)",
+    "CREATE TABLE IF NOT EXISTS open_turns (room TEXT PRIMARY KEY,"
+    " thread_id TEXT NOT NULL, data TEXT NOT NULL)",
+)
+
+
+def call_here(fn: Callable, *args: Any) -> Any:
+    """Run ``fn`` in the caller's thread (no event loop to protect)."""
+    return fn(*args)
+
+
+class ThreadDirectory:
+    """Persist rooms' threads, handed-out user ids and the room record (SQLite;
+    ``:memory:`` in tests)."""
+
+    def __init__(self, path: str, offload: Offload = call_here) -> None:
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._offload = offload
+        self._db = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S
+        )
+        self._lock = threading.Lock()  # green under monkey-patching: taken here
+        for statement in SCHEMA:
+            self._write(statement)
+
+    # -- SQL, off the event loop ----------------------------------------------
+
+    def _write(self, sql: str, args: tuple = ()) -> None:
+        """Run a statement that changes something."""
+        self._run(self._db.execute, sql, args)
+
+    def _one(self, sql: str, args: tuple = ()) -> tuple | None:
+        """Return the first row of a query."""
+        return self._run(lambda: self._db.execute(sql, args).fetchone())
+
+    def _all(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """Return every row of a query."""
+        return self._run(lambda: self._db.execute(sql, args).fetchall())
+
+    def _run(self, fn: Callable, *args: Any) -> Any:
+        """Run one SQLite call through ``offload``; a store that stays locked past
+        its timeout is a clear refusal, not a crash."""
+        with self._lock:
+            try:
+                return self._offload(fn, *args)
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise StoreBusy() from exc
+                raise
+
+    # -- rooms and people -----------------------------------------------------
+
+    def get(self, room: str) -> str | None:
+        """Return the thread id of ``room``, if one was saved."""
+        row = self._one("SELECT thread_id FROM room_threads WHERE room = ?", (room,))
+        return row[0] if row else None
+
+    def set(self, room: str, thread_id: str) -> None:
+        """Save the thread id of ``room``."""
+        self._write(
+            "INSERT OR REPLACE INTO room_threads (room, thread_id) VALUES (?, ?)",
+            (room, thread_id),
+        )
+
+    def forget(self, room: str, thread_id: str | None = None) -> None:
+        """Drop the saved thread of ``room``, and that thread's record."""
+        self._write("DELETE FROM room_threads WHERE room = ?", (room,))
+        if thread_id:
+            self._write("DELETE FROM room_lines WHERE thread_id = ?", (thread_id,))
+            self._write("DELETE FROM message_notes WHERE thread_id = ?", (thread_id,))
+
+    def add_user(self, user_id: str) -> None:
+        """Remember that ``user_id`` was handed out (with its token)."""
+        self._write(
+            "INSERT OR IGNORE INTO known_users (user_id) VALUES (?)", (user_id,)
+        )
+
+    def has_user(self, user_id: str) -> bool:
+        """Tell whether ``user_id`` was handed out before."""
+        return (
+            self._one("SELECT 1 FROM known_users WHERE user_id = ?", (user_id,))
+            is not None
+        )
+
+    # -- the record -----------------------------------------------------------
+
+    def add_line(self, thread_id: str, line: dict, after_id: str | None) -> None:
+        """Keep a system line of a room's conversation; ``after_id`` is the message
+        it follows, when known."""
+        self._write(
+            "INSERT INTO room_lines (thread_id, after_id, data) VALUES (?, ?, ?)",
+            (thread_id, after_id, json.dumps(line)),
+        )
+
+    def lines(self, thread_id: str) -> list[tuple[str | None, dict]]:
+        """Return the system lines of a thread, oldest first, with their anchors."""
+        rows = self._all(
+            "SELECT after_id, data FROM room_lines WHERE thread_id = ? ORDER BY seq",
+            (thread_id,),
+        )
+        return [(after_id, json.loads(data)) for after_id, data in rows]
+
+    def add_note(self, thread_id: str, message_id: str, note: dict) -> None:
+        """Note how a reply ended (``{"status": "stopped", "stopped_by": …}``)."""
+        self._write(
+            "INSERT OR REPLACE INTO message_notes (message_id, thread_id, data)"
+            " VALUES (?, ?, ?)",
+            (message_id, thread_id, json.dumps(note)),
+        )
+
+    def notes(self, thread_id: str) -> dict[str, dict]:
+        """Return the notes on a thread's replies, by message id."""
+        rows = self._all(
+            "SELECT message_id, data FROM message_notes WHERE thread_id = ?",
+            (thread_id,),
+        )
+        return {message_id: json.loads(data) for message_id, data in rows}
+
+    def open_turn(self, room: str, thread_id: str, turn: dict) -> None:
+        """Mark a turn of ``room`` in progress (``turn``: what a restart needs)."""
+        self._write(
+            "INSERT OR REPLACE INTO open_turns (room, thread_id, data)"
+            " VALUES (?, ?, ?)",
+            (room, thread_id, json.dumps(turn)),
+        )
+
+    def close_turn(self, room: str) -> None:
+        """Mark the turn of ``room`` over."""
+        self._write("DELETE FROM open_turns WHERE room = ?", (room,))
+
+    def open_turns(self) -> list[tuple[str, str, dict]]:
+        """Return the turns left in progress: ``(room, thread_id, turn)``."""
+        rows = self._all("SELECT room, thread_id, data FROM open_turns")
+        return [(room, thread_id, json.loads(data)) for room, thread_id, data in rows]
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
