@@ -442,7 +442,8 @@ class Rooms:
         interrupted.  Run once, at start."""
         for room_name, thread_id, turn in self.directory.open_turns():
             line = system_message(INTERRUPTED_BY_RESTART, "error")
-            self.directory.add_line(thread_id, line, turn.get("after"))
+            seen = turn.get("messages") or [turn.get("after")]  # the reply, if shown
+            self.directory.add_line(thread_id, line, seen[-1])
             for message_id in turn.get("messages", ()):
                 note = {"status": "interrupted"}
                 self.directory.add_note(thread_id, message_id, note)

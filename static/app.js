@@ -171,6 +171,8 @@ function buildMessage(msg) {
   else body.textContent = msg.content;
   node.append(meta, body);
   if (msg.status === 'stopped') node.append(buildStoppedNote(msg.stopped_by));
+  // A reply that failed, timed out or was cut by a restart says so, live and after a reload alike.
+  else if (role === 'assistant' && END_NOTES[msg.status]) node.append(buildNote(END_NOTES[msg.status], 'msg-failed'));
   if (state.waiting.has(msg.id)) setWaiting(node, true);
   return node;
 }
