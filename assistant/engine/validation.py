@@ -18,6 +18,7 @@ _KINDS: dict[str, tuple[type, ...]] = {
 _ARTICLE = {"integer": "an", "object": "an", "array": "an"}
 TOOL_TYPES = ("function", "code_interpreter", "file_search")
 TOOL_CHOICES = ("none", "auto", "required")
+MAX_MESSAGE_CHARS = 256_000  # OpenAI's cap on a message's text
 
 
 def describe(value: Any) -> str:
@@ -58,13 +59,19 @@ def field(body: dict, key: str, kind: str, *, required: bool = False) -> Any:
 def text_field(body: dict, key: str, max_len: int, *, required: bool = False) -> Any:
     """Return a string field, checking its length."""
     value = field(body, key, "string", required=required)
-    if value is not None and len(value) > max_len:
-        raise EngineError(
-            f"Invalid '{key}': string too long. Expected a string with maximum length"
-            f" {max_len}, but got a string with length {len(value)} instead.",
-            param=key,
-        )
+    if value is not None:
+        check_length(value, key, max_len)
     return value
+
+
+def check_length(value: str, param: str, max_len: int) -> None:
+    """Refuse a string longer than ``max_len`` with OpenAI's "string too long"."""
+    if len(value) > max_len:
+        raise EngineError(
+            f"Invalid '{param}': string too long. Expected a string with maximum"
+            f" length {max_len}, but got a string with length {len(value)} instead.",
+            param=param,
+        )
 
 
 def bounded(body: dict, key: str, kind: str, low: float, high: float | None) -> Any:
@@ -109,13 +116,7 @@ def metadata(body: dict, key: str = "metadata") -> dict[str, str] | None:
                 f" {describe(item)} instead.",
                 param=f"{key}.{name}",
             )
-        if len(item) > 512:
-            raise EngineError(
-                f"Invalid '{key}.{name}': string too long. Expected a string with"
-                " maximum length 512, but got a string with length"
-                f" {len(item)} instead.",
-                param=f"{key}.{name}",
-            )
+        check_length(item, f"{key}.{name}", 512)
     return value
 
 
@@ -180,6 +181,7 @@ def content(body: dict) -> list[dict]:
                 " length 1, but got an empty string instead.",
                 param="content",
             )
+        check_length(value, "content", MAX_MESSAGE_CHARS)
         return [text_block(value)]
     if not isinstance(value, list) or not value:
         if value is None:
@@ -196,6 +198,7 @@ def _part(part: Any, param: str) -> dict:
     """Convert one request content part into a stored content block."""
     kind = part.get("type") if isinstance(part, dict) else None
     if kind == "text" and isinstance(part.get("text"), str):
+        check_length(part["text"], f"{param}.text", MAX_MESSAGE_CHARS)
         return text_block(part["text"])
     if kind == "image_url" and is_kind(
         (part.get("image_url") or {}).get("url"), "string"
