@@ -1,4 +1,4 @@
-"""Input caps of the engine's ``/v1``: message length."""
+"""Input caps of the engine's ``/v1``: lone surrogates, message length."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from engine_helpers import raw_client
 
 from assistant.engine import create_engine
 
+LONE = "\\ud800"  # a JSON escape json.loads turns into an unpaired surrogate
 JSON = {"content-type": "application/json"}
 TOO_LONG = (
     "Invalid '{param}': string too long. Expected a string with maximum length"
@@ -41,6 +42,89 @@ def http(engine):
 def thread_id(client):
     """Return the id of an empty thread."""
     return client.beta.threads.create().id
+
+
+def post_raw(http, path: str, text: str):
+    """POST a JSON body written by hand, so escapes reach the server unchanged."""
+    return http.post(path, content=text.encode("ascii"), headers=JSON)
+
+
+def assert_refused(response, param: str) -> None:
+    """Check a 400 that names ``param`` and says why."""
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == param
+    assert error["type"] == "invalid_request_error"
+    assert "lone surrogate (U+D800)" in error["message"]
+    assert response.headers["x-should-retry"] == "false"
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (f'{{"role": "user", "content": "hi {LONE}"}}', "content"),
+        (
+            f'{{"role": "user", "content": [{{"type": "text", "text": "{LONE}"}}]}}',
+            "content[0].text",
+        ),
+        (
+            f'{{"role": "user", "content": "hi", "metadata": {{"name": "A{LONE}"}}}}',
+            "metadata.name",
+        ),
+        (
+            f'{{"role": "user", "content": "hi", "metadata": {{"{LONE}": "v"}}}}',
+            "metadata",
+        ),
+    ],
+)
+def test_a_lone_surrogate_in_a_message_is_refused_and_not_stored(
+    client, http, thread_id, body, param
+):
+    response = post_raw(http, f"/v1/threads/{thread_id}/messages", body)
+    assert_refused(response, param)
+    assert client.beta.threads.messages.list(thread_id).data == []
+
+
+def test_a_lone_surrogate_is_refused_on_every_create(engine, client, http, thread_id):
+    assistant = client.beta.assistants.create(model="demo")
+    cases = [
+        ("/v1/assistants", f'{{"model": "demo", "name": "B{LONE}"}}', "name"),
+        (
+            "/v1/assistants",
+            f'{{"model": "demo", "instructions": "{LONE}"}}',
+            "instructions",
+        ),
+        (
+            "/v1/threads",
+            f'{{"messages": [{{"role": "user", "content": "{LONE}"}}]}}',
+            "messages[0].content",
+        ),
+        (
+            f"/v1/threads/{thread_id}/runs",
+            f'{{"assistant_id": "{assistant.id}", "additional_messages":'
+            f' [{{"role": "user", "content": "ok"}}, {{"role": "user",'
+            f' "content": [{{"type": "text", "text": "x{LONE}"}}]}}]}}',
+            "additional_messages[1].content[0].text",
+        ),
+        (
+            f"/v1/threads/{thread_id}/runs",
+            f'{{"assistant_id": "{assistant.id}", "instructions": "{LONE}"}}',
+            "instructions",
+        ),
+    ]
+    for path, body, param in cases:
+        assert_refused(post_raw(http, path, body), param)
+    assert [a.id for a in client.beta.assistants.list()] == [assistant.id]
+    assert client.beta.threads.messages.list(thread_id).data == []
+    assert engine.store.select("runs") == []
+
+
+def test_an_escaped_surrogate_pair_is_one_valid_character(client, http, thread_id):
+    body = '{"role": "user", "content": "cat \\ud83d\\ude3a"}'
+    response = post_raw(http, f"/v1/threads/{thread_id}/messages", body)
+    assert response.status_code == 200, response.text
+    stored = client.beta.threads.messages.list(thread_id).data[0]
+    assert stored.content[0].text.value == "cat \U0001f63a"
 
 
 def test_message_text_is_capped_at_256000_characters(client, thread_id):

@@ -20,6 +20,7 @@ from flask import jsonify
 from flask import request
 from werkzeug.exceptions import HTTPException
 
+from . import validation as v
 from .errors import EngineError
 
 if TYPE_CHECKING:
@@ -132,6 +133,7 @@ def body() -> dict[str, Any]:
         )
     if not isinstance(data, dict):
         raise EngineError("Invalid body: expected a JSON object.")
+    v.check_unicode(data)
     return data
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .errors import EngineError
@@ -19,6 +20,9 @@ _ARTICLE = {"integer": "an", "object": "an", "array": "an"}
 TOOL_TYPES = ("function", "code_interpreter", "file_search")
 TOOL_CHOICES = ("none", "auto", "required")
 MAX_MESSAGE_CHARS = 256_000  # OpenAI's cap on a message's text
+# json.loads turns a valid escaped pair into one code point, so any code point left
+# in this range is a lone surrogate: no UTF-8 encoder (nor the next JSON hop) takes it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def describe(value: Any) -> str:
@@ -72,6 +76,37 @@ def check_length(value: str, param: str, max_len: int) -> None:
             f" length {max_len}, but got a string with length {len(value)} instead.",
             param=param,
         )
+
+
+def check_unicode(body: Any) -> None:
+    """Refuse a body with a lone surrogate in any string or key, naming where."""
+    pending: list[tuple[Any, str]] = [(body, "")]
+    while pending:  # a loop, not recursion: nesting depth is not ours to trust
+        value, path = pending.pop()
+        if isinstance(value, str):
+            _refuse_surrogate(value, path)
+        elif isinstance(value, dict):
+            for key, item in reversed(list(value.items())):
+                _refuse_surrogate(key, path, in_key=True)
+                pending.append((item, f"{path}.{key}" if path else key))
+        elif isinstance(value, list):
+            for index in reversed(range(len(value))):
+                pending.append((value[index], f"{path}[{index}]"))
+
+
+def _refuse_surrogate(text: str, path: str, *, in_key: bool = False) -> None:
+    """Raise a 400 if ``text`` holds a lone surrogate (wording is ours)."""
+    found = None if text.isascii() else _SURROGATE.search(text)
+    if found is None:
+        return
+    where = f"'{path}'" if path else "body"
+    what = "a property name" if in_key else "string"
+    raise EngineError(
+        f"Invalid {where}: {what} contains a lone surrogate"
+        f" (U+{ord(found.group()):04X}), which is not valid Unicode. Expected text"
+        " that can be encoded as UTF-8.",
+        param=path or None,
+    )
 
 
 def bounded(body: dict, key: str, kind: str, low: float, high: float | None) -> Any:
