@@ -1,6 +1,8 @@
-"""Input caps of the engine's ``/v1``: lone surrogates, message length."""
+"""Input caps of the engine's ``/v1``: lone surrogates, message length, body size."""
 
 from __future__ import annotations
+
+import json
 
 import openai
 import pytest
@@ -8,6 +10,7 @@ from engine_helpers import make_client
 from engine_helpers import raw_client
 
 from assistant.engine import create_engine
+from assistant.engine.api import MAX_BODY_BYTES
 
 LONE = "\\ud800"  # a JSON escape json.loads turns into an unpaired surrogate
 JSON = {"content-type": "application/json"}
@@ -158,3 +161,46 @@ def test_the_cap_applies_to_new_threads_and_additional_messages(
     assert caught.value.param == "additional_messages[0].content"
     assert engine.store.select("runs") == []
     assert client.beta.threads.messages.list(thread_id).data == []
+
+
+def test_an_oversized_body_is_a_json_413_not_retried(http):
+    padding = "p" * MAX_BODY_BYTES
+    body = json.dumps({"model": "demo", "metadata": {"pad": padding}})
+    response = http.post("/v1/assistants", content=body.encode(), headers=JSON)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-should-retry"] == "false"
+    assert response.json()["error"] == {
+        "message": f"Maximum content size limit ({MAX_BODY_BYTES}) exceeded"
+        f" ({len(body)} bytes read)",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }
+
+
+def test_the_sdk_sees_the_413_once(engine):
+    requests = []
+
+    def counting(environ, start_response):
+        requests.append(environ["PATH_INFO"])
+        return engine.wsgi_app(environ, start_response)
+
+    client = make_client(counting)
+    client = client.with_options(max_retries=2)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.beta.threads.create(metadata={"pad": "p" * MAX_BODY_BYTES})
+    assert caught.value.status_code == 413
+    assert caught.value.type == "server_error"
+    assert requests == ["/v1/threads"]
+
+
+def test_the_mounted_v1_answers_413_as_json(make_app):
+    app = make_app(ENGINE_API_KEY="sk-engine-test")
+    response = app.test_client().post(
+        "/v1/threads",
+        data=b"{" + b" " * MAX_BODY_BYTES + b"}",
+        headers={"Authorization": "Bearer sk-engine-test", **JSON},
+    )
+    assert response.status_code == 413
+    assert response.is_json and response.json["error"]["type"] == "server_error"
