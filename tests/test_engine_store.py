@@ -1,11 +1,23 @@
-"""The engine's SQLite store: persistence across restarts and crash recovery."""
+"""The engine's SQLite store: persistence, crash recovery, the thread pool it runs
+its calls in, and a locked file."""
 
 from __future__ import annotations
 
-from engine_helpers import make_client
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
+import openai
+import pytest
+from engine_helpers import EventRecorder
+from engine_helpers import make_client
+from engine_helpers import say
+
+from assistant.engine import Engine
 from assistant.engine import create_engine
 from assistant.engine import objects
+from assistant.engine.providers.base import TextDelta
 from assistant.engine.store import Store
 
 
@@ -67,3 +79,123 @@ def test_history_interleaves_messages_and_steps_in_order():
         last["id"],
     ]
     store.close()
+
+
+# SQLite off the event loop ------------------------------------------------------
+
+
+class PoolOffload:
+    """An ``offload`` that runs each call in one worker thread, as tpool does."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.worker = self.pool.submit(threading.get_ident).result()
+        self.calls = 0
+
+    def __call__(self, fn, *args):
+        """Run ``fn(*args)`` in the worker thread and return its result."""
+        self.calls += 1
+        return self.pool.submit(fn, *args).result()
+
+
+def test_every_sqlite_statement_runs_through_offload(tmp_path, monkeypatch):
+    threads_seen = set()
+    connect = sqlite3.connect
+
+    def traced_connect(*args, **kwargs):
+        db = connect(*args, **kwargs)
+        db.set_trace_callback(lambda sql: threads_seen.add(threading.get_ident()))
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", traced_connect)
+    offload = PoolOffload()
+    engine = create_engine(db_path=str(tmp_path / "e.sqlite3"), offload=offload)
+    try:
+        client = make_client(engine.wsgi_app)
+        assistant = client.beta.assistants.create(model="demo")
+        thread = client.beta.threads.create()
+        say(client, thread, "hello from the pool")
+        handler = EventRecorder()
+        with client.beta.threads.runs.stream(
+            thread_id=thread.id, assistant_id=assistant.id, event_handler=handler
+        ) as events:
+            events.until_done()
+        assert handler.current_run.status == "completed"
+    finally:
+        engine.close()
+        offload.pool.shutdown()
+    assert offload.calls > 10
+    assert threads_seen == {offload.worker}
+
+
+def test_a_locked_store_answers_503_store_busy_then_works(tmp_path):
+    db = str(tmp_path / "engine.sqlite3")
+    engine = Engine(Store(db, busy_timeout_s=0.1))
+    client = make_client(engine.wsgi_app)
+    thread = client.beta.threads.create()
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process's long write, say
+    try:
+        with pytest.raises(openai.InternalServerError) as caught:
+            say(client, thread, "while locked")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    error = caught.value
+    assert (error.status_code, error.type, error.code) == (
+        503,
+        "server_error",
+        "store_busy",
+    )
+    assert error.response.headers["x-should-retry"] == "false"
+    try:
+        message = say(client, thread, "after the lock")
+        listed = client.beta.threads.messages.list(thread.id)
+        assert [m.id for m in listed] == [message.id]
+    finally:
+        engine.close()
+
+
+def test_a_run_whose_store_locks_mid_reply_still_ends_its_stream(tmp_path):
+    db = str(tmp_path / "engine.sqlite3")
+    gate = threading.Event()
+    engine = Engine(Store(db, busy_timeout_s=0.1), default_provider=Gated(gate))
+    client = make_client(engine.wsgi_app)
+    assistant = client.beta.assistants.create(model="gated")
+    thread = client.beta.threads.create()
+    say(client, thread, "hi")
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        with client.beta.threads.runs.stream(
+            thread_id=thread.id, assistant_id=assistant.id
+        ) as events:
+            for event in events:
+                if event.event == "thread.message.delta" and not gate.is_set():
+                    other.execute("BEGIN EXCLUSIVE")
+                    gate.set()  # the reply ends while nothing can be written
+        assert event.event != "thread.run.completed"
+    finally:
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        other.close()
+        engine.close()
+
+
+class Gated:
+    """A provider that says "first " 50 times, pauses, says "then ", waits for
+    ``gate``, then says "last"."""
+
+    name = "gated"
+
+    def __init__(self, gate: threading.Event, pause_s: float = 0.0) -> None:
+        self.gate = gate
+        self.pause_s = pause_s
+
+    def stream(self, request):
+        """Yield the first words, wait for the gate, then finish the reply."""
+        for _ in range(50):
+            yield TextDelta("first ")
+        time.sleep(self.pause_s)
+        yield TextDelta("then ")
+        self.gate.wait(10)
+        yield TextDelta("last")

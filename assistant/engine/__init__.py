@@ -2,5 +2,6 @@
 
 from .engine import Engine
 from .engine import create_engine
+from .store import StoreBusyError
 
-__all__ = ["Engine", "create_engine"]
+__all__ = ["Engine", "StoreBusyError", "create_engine"]

@@ -23,6 +23,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import validation as v
 from .errors import EngineError
+from .store import StoreBusyError
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -36,6 +37,10 @@ SERVER_ERROR = (
     "The server had an error processing your request. Sorry about that! You can retry"
     " your request, or contact us through our help center at help.openai.com if you"
     " keep seeing this error."
+)
+STORE_BUSY = (
+    "The server's database is busy (locked by another connection). Please try"
+    " again in a moment."
 )
 # Room for a message at the 256,000-character cap even when every character is
 # sent as an escaped surrogate pair (12 bytes), plus the rest of the body.
@@ -54,6 +59,7 @@ def create_api(engine: Engine, api_key: str | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.register_blueprint(bp)
     app.register_error_handler(EngineError, engine_error)
+    app.register_error_handler(StoreBusyError, store_busy)
     app.register_error_handler(RequestEntityTooLarge, too_large)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, unexpected_error)
@@ -98,6 +104,13 @@ def too_large(error: RequestEntityTooLarge) -> Response:
     read = f"{size} bytes read" if size else f"more than {limit} bytes read"
     message = f"Maximum content size limit ({limit}) exceeded ({read})"
     return error_response(EngineError(message, status=413, type="server_error"))
+
+
+def store_busy(error: StoreBusyError) -> Response:
+    """Answer a store locked past its busy timeout with a JSON 503 ``store_busy``."""
+    log.warning("Store busy in %s %s: %s", request.method, request.path, error)
+    busy = EngineError(STORE_BUSY, status=503, type="server_error", code="store_busy")
+    return error_response(busy)
 
 
 def unexpected_error(error: Exception) -> Response:
