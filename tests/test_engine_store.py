@@ -1,9 +1,11 @@
 """The engine's SQLite store: persistence, crash recovery, the thread pool it runs
-its calls in, and a locked file."""
+its calls in, a locked file, and one process per file."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,10 +17,12 @@ from engine_helpers import make_client
 from engine_helpers import say
 
 from assistant.engine import Engine
+from assistant.engine import StoreInUseError
 from assistant.engine import create_engine
 from assistant.engine import objects
 from assistant.engine.providers.base import TextDelta
 from assistant.engine.store import Store
+from tests.live_server import ROOT
 
 
 def test_restart_keeps_data_and_fails_in_flight_runs(tmp_path):
@@ -199,3 +203,54 @@ class Gated:
         yield TextDelta("then ")
         self.gate.wait(10)
         yield TextDelta("last")
+
+
+# One process per file -----------------------------------------------------------
+
+OPEN_STORE = (
+    "import sys\nfrom assistant.engine.store import Store\nStore(sys.argv[1]).close()\n"
+)
+
+
+def open_in_another_process(db: str) -> subprocess.CompletedProcess:
+    """Open and close the store at ``db`` in a fresh Python process."""
+    return subprocess.run(
+        [sys.executable, "-c", OPEN_STORE, db],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_second_process_cannot_open_the_same_file(tmp_path):
+    db = str(tmp_path / "engine.sqlite3")
+    engine = create_engine(db_path=db)
+    try:
+        refused = open_in_another_process(db)
+    finally:
+        engine.close()
+    assert refused.returncode != 0
+    assert "StoreInUseError" in refused.stderr
+    assert f"The database file {db} is in use by another Threadroom process" in (
+        refused.stderr
+    )
+    assert "use shared mode (set REDIS_URL and DATABASE_URL)" in refused.stderr
+    allowed = open_in_another_process(db)
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_a_second_app_in_this_process_cannot_open_it_either(make_app, tmp_path):
+    db = str(tmp_path / "threadroom.sqlite3")
+    first = make_app(ENGINE_DB=db)
+    with pytest.raises(StoreInUseError, match="in use by another Threadroom process"):
+        make_app(ENGINE_DB=db)
+    first.extensions["threadroom.engine"].close()
+    second = make_app(ENGINE_DB=db)
+    assert second.extensions["threadroom.engine"].store.select("threads") == []
+
+
+def test_memory_stores_need_no_lock():
+    first, second = Store(":memory:"), Store(":memory:")
+    first.close()
+    second.close()

@@ -326,6 +326,7 @@ def create_engine(
 
     :param offload: runs each SQLite call as ``offload(fn, *args)``, e.g.
         ``eventlet.tpool.execute``, so a slow or locked file never blocks the hub.
+    :raises StoreInUseError: when another process or app has ``db_path`` open.
     """
     return Engine(
         Store(db_path, offload=offload),

@@ -7,7 +7,8 @@ engine queries on.  One global sequence orders every insert, so a thread's histo
 SQLite calls are C calls an eventlet or gevent hub cannot switch around: a slow or
 locked file would freeze every connection.  So every call goes through ``offload``
 (the entry point passes a thread pool's ``execute``), while the store's own lock is
-taken on the calling side.
+taken on the calling side.  One process owns a file at a time (a lock file beside
+it): several processes need shared mode.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 from typing import TypeVar
+
+from filelock import FileLock
+from filelock import Timeout
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,10 @@ class StoreBusyError(Exception):
     """The database stayed locked by another connection past the busy timeout."""
 
 
+class StoreInUseError(RuntimeError):
+    """Another Threadroom process (or app) already has this SQLite file open."""
+
+
 class Store:
     """A thread-safe SQLite store of wire objects; ``":memory:"`` keeps it in RAM.
 
@@ -59,6 +67,7 @@ class Store:
         it directly); pass a thread pool's ``execute`` under eventlet or gevent.
     :param busy_timeout_s: how long a statement waits for another connection's lock
         before the call fails with ``StoreBusyError``.
+    :raises StoreInUseError: when another process or app has the file open.
     """
 
     def __init__(
@@ -71,9 +80,12 @@ class Store:
         self._offload = offload or _call_directly
         self._lock = threading.RLock()
         self._closed = False
-        if path not in IN_MEMORY:
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self._db = self._call(_connect, path, busy_timeout_s)
+        self._file_lock = None if path in IN_MEMORY else claim_file(path)
+        try:
+            self._db = self._call(_connect, path, busy_timeout_s)
+        except BaseException:
+            self._release_file()
+            raise
         try:
             self._create_schema()
             self.recover(int(time.time()))
@@ -98,12 +110,20 @@ class Store:
         self._write(*statements)
 
     def close(self) -> None:
-        """Close the connection; later calls raise ``sqlite3.ProgrammingError``."""
+        """Close the connection and free the file; later calls raise."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            self._call(self._db.close)
+            try:
+                self._call(self._db.close)
+            finally:
+                self._release_file()
+
+    def _release_file(self) -> None:
+        """Let another process open the file."""
+        if self._file_lock is not None:
+            self._file_lock.release()
 
     # Running SQLite calls -----------------------------------------------------
 
@@ -329,3 +349,30 @@ def is_busy(exc: sqlite3.OperationalError) -> bool:
         return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+# One process per file -------------------------------------------------------------
+
+
+def claim_file(path: str) -> FileLock:
+    """Lock ``<path>.lock`` for this store, or raise ``StoreInUseError``."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    lock_path = os.path.realpath(path) + ".lock"
+    # Not thread-local: the store may be closed from another thread or greenlet.
+    # No soft fallback: a lock file left by ``kill -9`` must not block a restart.
+    lock = FileLock(lock_path, thread_local=False, fallback_to_soft=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise StoreInUseError(in_use_message(path)) from None
+    return lock
+
+
+def in_use_message(path: str) -> str:
+    """Say that the file is taken and how to run several processes."""
+    return (
+        f"The database file {path} is in use by another Threadroom process (or"
+        " another app in this process). One process can use a SQLite file at a"
+        " time: stop the other one, or use shared mode (set REDIS_URL and"
+        " DATABASE_URL) to run several processes."
+    )
