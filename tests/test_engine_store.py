@@ -15,6 +15,7 @@ import pytest
 from engine_helpers import EventRecorder
 from engine_helpers import make_client
 from engine_helpers import say
+from engine_helpers import wait_until
 
 from assistant.engine import Engine
 from assistant.engine import StoreInUseError
@@ -203,6 +204,78 @@ class Gated:
         yield TextDelta("then ")
         self.gate.wait(10)
         yield TextDelta("last")
+
+
+# The growing reply ------------------------------------------------------------
+
+
+def test_the_growing_reply_is_saved_about_once_a_second(monkeypatch):
+    gate = threading.Event()
+    engine = create_engine(default_provider=Gated(gate, pause_s=1.1))
+    writes = []
+    update = engine.store.update
+    monkeypatch.setattr(
+        engine.store,
+        "update",
+        lambda kind, obj: writes.append(kind) or update(kind, obj),
+    )
+    client = make_client(engine.wsgi_app)
+    try:
+        assistant = client.beta.assistants.create(model="gated")
+        thread = client.beta.threads.create()
+        say(client, thread, "hi")
+        run = client.beta.threads.runs.create(
+            thread_id=thread.id, assistant_id=assistant.id
+        )
+        saved = wait_until(lambda: reply_so_far(client, thread.id), timeout_s=5)
+        assert saved.status == "in_progress"
+        assert saved.content[0].text.value == "first " * 50 + "then "
+        assert writes.count("messages") == 1  # 51 fragments, one write
+        gate.set()
+        done = client.beta.threads.runs.poll(run.id, thread_id=thread.id)
+        assert done.status == "completed"
+        assert reply_so_far(client, thread.id, "completed").content[0].text.value == (
+            "first " * 50 + "then last"
+        )
+    finally:
+        gate.set()
+        engine.close()
+
+
+def reply_so_far(client, thread_id: str, status: str = "in_progress"):
+    """Return the assistant message if it has stored text and ``status``."""
+    newest = client.beta.threads.messages.list(thread_id, limit=1).data[0]
+    if newest.role == "assistant" and newest.content and newest.status == status:
+        return newest
+    return None
+
+
+def test_recovery_keeps_the_saved_text_of_an_interrupted_reply(tmp_path):
+    db = str(tmp_path / "engine.sqlite3")
+    store = Store(db)
+    thread = store.insert("threads", objects.thread(None, None))
+    fields = {"assistant_id": "asst_1", "model": "demo", "instructions": ""}
+    run = objects.run(thread["id"], {**fields, "tools": []}, 600)
+    run["status"] = "in_progress"
+    store.insert("runs", run)
+    reply = objects.message(
+        thread["id"], "assistant", [objects.text_block("Half a rep")],
+        status="in_progress", completed_at=None, run_id=run["id"],
+    )  # fmt: skip
+    store.insert("messages", reply)
+    store.close()  # as if killed: nothing closed the run
+
+    engine = create_engine(db_path=db)
+    try:
+        client = make_client(engine.wsgi_app)
+        kept = client.beta.threads.messages.retrieve(
+            reply["id"], thread_id=thread["id"]
+        )
+        assert kept.status == "incomplete"
+        assert kept.incomplete_details.reason == "run_failed"
+        assert kept.content[0].text.value == "Half a rep"
+    finally:
+        engine.close()
 
 
 # One process per file -----------------------------------------------------------
