@@ -2,5 +2,7 @@
 
 from .engine import Engine
 from .engine import create_engine
+from .store import StoreBusyError
+from .store import StoreInUseError
 
-__all__ = ["Engine", "create_engine"]
+__all__ = ["Engine", "StoreBusyError", "StoreInUseError", "create_engine"]

@@ -19,8 +19,11 @@ from flask import current_app
 from flask import jsonify
 from flask import request
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from . import validation as v
 from .errors import EngineError
+from .store import StoreBusyError
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -35,6 +38,13 @@ SERVER_ERROR = (
     " your request, or contact us through our help center at help.openai.com if you"
     " keep seeing this error."
 )
+STORE_BUSY = (
+    "The server's database is busy (locked by another connection). Please try"
+    " again in a moment."
+)
+# Room for a message at the 256,000-character cap even when every character is
+# sent as an escaped surrogate pair (12 bytes), plus the rest of the body.
+MAX_BODY_BYTES = 4 * 1024 * 1024
 NO_KEY = (
     "You didn't provide an API key. You need to provide your API key in an"
     " Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
@@ -46,8 +56,11 @@ def create_api(engine: Engine, api_key: str | None = None) -> Flask:
     app = Flask(__name__)
     app.extensions["assistants_engine"] = engine
     app.config["ENGINE_API_KEY"] = api_key
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.register_blueprint(bp)
     app.register_error_handler(EngineError, engine_error)
+    app.register_error_handler(StoreBusyError, store_busy)
+    app.register_error_handler(RequestEntityTooLarge, too_large)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, unexpected_error)
     if api_key:
@@ -82,6 +95,22 @@ def http_error(error: HTTPException) -> Response:
     if error.code == 404:
         message = f"Invalid URL ({request.method} {request.path})"
     return error_response(EngineError(message, status=error.code or 500))
+
+
+def too_large(error: RequestEntityTooLarge) -> Response:
+    """Answer an oversized body with a JSON 413 worded like OpenAI's."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    size = request.content_length
+    read = f"{size} bytes read" if size else f"more than {limit} bytes read"
+    message = f"Maximum content size limit ({limit}) exceeded ({read})"
+    return error_response(EngineError(message, status=413, type="server_error"))
+
+
+def store_busy(error: StoreBusyError) -> Response:
+    """Answer a store locked past its busy timeout with a JSON 503 ``store_busy``."""
+    log.warning("Store busy in %s %s: %s", request.method, request.path, error)
+    busy = EngineError(STORE_BUSY, status=503, type="server_error", code="store_busy")
+    return error_response(busy)
 
 
 def unexpected_error(error: Exception) -> Response:
@@ -132,6 +161,7 @@ def body() -> dict[str, Any]:
         )
     if not isinstance(data, dict):
         raise EngineError("Invalid body: expected a JSON object.")
+    v.check_unicode(data)
     return data
 
 

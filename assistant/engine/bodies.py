@@ -57,7 +57,10 @@ def _prefixed(parse: Any, item: dict, prefix: str) -> Any:
         return parse(item)
     except EngineError as exc:
         if exc.param:
-            exc.param = f"{prefix}.{exc.param}"
+            # OpenAI quotes the full path ("Invalid 'messages[0].content': ...").
+            full = f"{prefix}.{exc.param}"
+            exc.message = exc.message.replace(f"'{exc.param}'", f"'{full}'", 1)
+            exc.param = full
         raise
 
 

@@ -21,6 +21,7 @@ from .providers.base import Provider
 from .providers.demo import DemoProvider
 from .runner import RunRunner
 from .runner import Subscription
+from .store import Offload
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -319,10 +320,16 @@ def create_engine(
     spawn: Callable[..., Any] | None = None,
     run_expiry_s: int = 600,
     poll_after_ms: int | None = None,
+    offload: Offload | None = None,
 ) -> Engine:
-    """Open (or create) the store at ``db_path`` and return an engine over it."""
+    """Open (or create) the store at ``db_path`` and return an engine over it.
+
+    :param offload: runs each SQLite call as ``offload(fn, *args)``, e.g.
+        ``eventlet.tpool.execute``, so a slow or locked file never blocks the hub.
+    :raises StoreInUseError: when another process or app has ``db_path`` open.
+    """
     return Engine(
-        Store(db_path),
+        Store(db_path, offload=offload),
         default_provider=default_provider,
         demo_delay_ms=demo_delay_ms,
         spawn=spawn,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -19,6 +20,7 @@ from .providers.base import ProviderError
 from .providers.base import TextDelta
 from .providers.base import ToolCallDelta
 from .providers.base import Usage
+from .store import StoreBusyError
 
 if TYPE_CHECKING:
     from .runner import RunRunner
@@ -27,6 +29,9 @@ log = logging.getLogger(__name__)
 
 GENERIC_FAILURE = "The model provider failed unexpectedly."
 STEP_ERROR_CODES = ("server_error", "rate_limit_exceeded")
+# How often the growing reply is written to the store: a crash loses at most this
+# much of what people already saw, and a token costs no write.
+SAVE_TEXT_EVERY_S = 1.0
 
 
 class Cancelled(Exception):
@@ -44,6 +49,7 @@ class RunExecution:
         self.cancel = cancel
         self.run: dict[str, Any] = {}
         self.message: dict[str, Any] | None = None
+        self.saved_at = 0.0  # when the open message was last written (monotonic)
         self.step: dict[str, Any] | None = None
         self.calls: list[dict[str, Any]] = []
         self.call_index: dict[int, int] = {}
@@ -166,6 +172,18 @@ class RunExecution:
                 "delta": delta,
             },
         )
+        self._save_text_now_and_then()
+
+    def _save_text_now_and_then(self) -> None:
+        """Write the growing message at most once a second, so a crash keeps it."""
+        if time.monotonic() - self.saved_at < SAVE_TEXT_EVERY_S:
+            return
+        try:
+            self.store.update("messages", self.message)
+        except StoreBusyError:
+            # Only a crash cushion: the reply goes on, and closing saves it all.
+            log.warning("Store busy; run %s saves its text later", self.run_id)
+        self.saved_at = time.monotonic()
 
     def _open_message(self) -> None:
         """Create the message_creation step and its in-progress message."""
@@ -191,6 +209,7 @@ class RunExecution:
             self.runner.publish(self.run_id, "thread.message.in_progress", message)
             message["content"] = [objects.text_block("")]
             self.message = message
+            self.saved_at = time.monotonic()
 
     def _open_step(self, details: dict[str, Any]) -> None:
         """Insert a new in-progress step and announce it."""

@@ -176,6 +176,11 @@ class RunRunner:
         """Take a queued run to its next resting state."""
         try:
             self._execution(run_id).execute()
+        except Exception:
+            # Even closing the run failed (the store is locked, say): end its
+            # streams anyway, or their clients would wait forever.
+            self.publish(run_id, "done", None)
+            raise
         finally:
             self._forget(run_id)
 

@@ -3,6 +3,12 @@
 Each object is kept in its wire shape as a JSON column, next to the few columns the
 engine queries on.  One global sequence orders every insert, so a thread's history
 (messages and run steps interleaved) replays in exactly the order it happened.
+
+SQLite calls are C calls an eventlet or gevent hub cannot switch around: a slow or
+locked file would freeze every connection.  So every call goes through ``offload``
+(the entry point passes a thread pool's ``execute``), while the store's own lock is
+taken on the calling side.  One process owns a file at a time (a lock file beside
+it): several processes need shared mode.
 """
 
 from __future__ import annotations
@@ -13,9 +19,19 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
+from typing import TypeVar
+
+from filelock import FileLock
+from filelock import Timeout
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Offload = Callable[..., Any]
+BUSY_TIMEOUT_S = 5.0
+IN_MEMORY = ("", ":memory:")
 
 KINDS = ("assistants", "threads", "messages", "runs", "steps")
 ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
@@ -36,60 +52,127 @@ CREATE TABLE IF NOT EXISTS {kind} (
 """
 
 
-class Store:
-    """A thread-safe SQLite store of wire objects; ``":memory:"`` keeps it in RAM."""
+class StoreBusyError(Exception):
+    """The database stayed locked by another connection past the busy timeout."""
 
-    def __init__(self, path: str = ":memory:") -> None:
-        if path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+class StoreInUseError(RuntimeError):
+    """Another Threadroom process (or app) already has this SQLite file open."""
+
+
+class Store:
+    """A thread-safe SQLite store of wire objects; ``":memory:"`` keeps it in RAM.
+
+    :param offload: runs each SQLite call as ``offload(fn, *args)`` (default: calls
+        it directly); pass a thread pool's ``execute`` under eventlet or gevent.
+    :param busy_timeout_s: how long a statement waits for another connection's lock
+        before the call fails with ``StoreBusyError``.
+    :raises StoreInUseError: when another process or app has the file open.
+    """
+
+    def __init__(
+        self,
+        path: str = ":memory:",
+        *,
+        offload: Offload | None = None,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+    ) -> None:
+        self._offload = offload or _call_directly
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        if path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._create_schema()
-        self.recover(int(time.time()))
+        self._closed = False
+        self._file_lock = None if path in IN_MEMORY else claim_file(path)
+        try:
+            self._db = self._call(_connect, path, busy_timeout_s)
+        except BaseException:
+            self._release_file()
+            raise
+        try:
+            self._create_schema()
+            self.recover(int(time.time()))
+        except BaseException:
+            self.close()
+            raise
 
     def _create_schema(self) -> None:
         """Create the tables and indexes when missing."""
-        with self._lock:
-            for kind in KINDS:
-                self._db.execute(_TABLE_SQL.format(kind=kind))
-                index = f"{kind}_thread ON {kind}(thread_id, seq)"
-                self._db.execute(f"CREATE INDEX IF NOT EXISTS {index}")
-            self._db.execute("CREATE TABLE IF NOT EXISTS counter (seq INTEGER)")
-            if self._db.execute("SELECT COUNT(*) FROM counter").fetchone()[0] == 0:
-                self._db.execute("INSERT INTO counter VALUES (0)")
+        statements = []
+        for kind in KINDS:
+            statements.append((_TABLE_SQL.format(kind=kind), ()))
+            index = f"{kind}_thread ON {kind}(thread_id, seq)"
+            statements.append((f"CREATE INDEX IF NOT EXISTS {index}", ()))
+        statements.append(("CREATE TABLE IF NOT EXISTS counter (seq INTEGER)", ()))
+        statements.append(
+            (
+                "INSERT INTO counter SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM counter)",
+                (),
+            )
+        )
+        self._write(*statements)
 
     def close(self) -> None:
-        """Close the connection; later calls raise ``sqlite3.ProgrammingError``."""
+        """Close the connection and free the file; later calls raise."""
         with self._lock:
-            self._db.close()
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._call(self._db.close)
+            finally:
+                self._release_file()
+
+    def _release_file(self) -> None:
+        """Let another process open the file."""
+        if self._file_lock is not None:
+            self._file_lock.release()
+
+    # Running SQLite calls -----------------------------------------------------
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run one SQLite call through ``offload``; a lock timeout is StoreBusyError."""
+        try:
+            return self._offload(fn, *args)
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            raise StoreBusyError(f"The database stayed locked: {exc}") from exc
+
+    def _write(self, *statements: tuple[str, tuple]) -> None:
+        """Run write statements as one transaction, off the event loop."""
+        with self._lock:
+            self._call(_transaction, self._db, statements)
+
+    def _rows(self, sql: str, args: tuple | list = ()) -> list[tuple]:
+        """Run a query off the event loop and return all its rows."""
+        with self._lock:
+            return self._call(_fetch, self._db, sql, tuple(args))
+
+    def _row(self, sql: str, args: tuple | list = ()) -> tuple | None:
+        """Run a query expected to match at most one row; return it or None."""
+        rows = self._rows(sql, args)
+        return rows[0] if rows else None
+
+    # Objects ------------------------------------------------------------------
 
     def insert(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Store a new object, stamping it with the next sequence number."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.execute("UPDATE counter SET seq = seq + 1")
-                seq = self._db.execute("SELECT seq FROM counter").fetchone()[0]
-                self._db.execute(
-                    f"INSERT INTO {kind} VALUES (?, ?, ?, ?, ?, ?)",
-                    (obj["id"], seq, *self._columns(obj), json.dumps(obj)),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        self._write(
+            ("UPDATE counter SET seq = seq + 1", ()),
+            (
+                f"INSERT INTO {kind} VALUES (?, (SELECT seq FROM counter), ?, ?, ?, ?)",
+                (obj["id"], *self._columns(obj), json.dumps(obj)),
+            ),
+        )
         return obj
 
     def update(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Replace a stored object (a no-op when it was deleted meanwhile)."""
-        with self._lock:
-            self._db.execute(
+        self._write(
+            (
                 f"UPDATE {kind} SET thread_id = ?, run_id = ?, status = ?, data = ?"
                 " WHERE id = ?",
                 (*self._columns(obj), json.dumps(obj), obj["id"]),
             )
+        )
         return obj
 
     @staticmethod
@@ -100,18 +183,12 @@ class Store:
 
     def get(self, kind: str, obj_id: str) -> dict[str, Any] | None:
         """Return the object with this id, or None."""
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT data FROM {kind} WHERE id = ?", (obj_id,)
-            ).fetchone()
+        row = self._row(f"SELECT data FROM {kind} WHERE id = ?", (obj_id,))
         return json.loads(row[0]) if row else None
 
     def seq_of(self, kind: str, obj_id: str) -> int | None:
         """Return the sequence number of an object, or None."""
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT seq FROM {kind} WHERE id = ?", (obj_id,)
-            ).fetchone()
+        row = self._row(f"SELECT seq FROM {kind} WHERE id = ?", (obj_id,))
         return row[0] if row else None
 
     def page(
@@ -145,8 +222,7 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY seq {direction} LIMIT ?"
-        with self._lock:
-            rows = self._db.execute(sql, (*args, limit + 1)).fetchall()
+        rows = self._rows(sql, (*args, limit + 1))
         items = [json.loads(row[0]) for row in rows[:limit]]
         return (items[::-1] if reverse else items), len(rows) > limit
 
@@ -158,24 +234,22 @@ class Store:
 
     def history(self, thread_id: str) -> list[dict[str, Any]]:
         """Return a thread's messages and run steps, oldest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, data FROM messages WHERE thread_id = ?"
-                " UNION ALL SELECT seq, data FROM steps WHERE thread_id = ?"
-                " ORDER BY seq",
-                (thread_id, thread_id),
-            ).fetchall()
+        rows = self._rows(
+            "SELECT seq, data FROM messages WHERE thread_id = ?"
+            " UNION ALL SELECT seq, data FROM steps WHERE thread_id = ?"
+            " ORDER BY seq",
+            (thread_id, thread_id),
+        )
         return [json.loads(row[1]) for row in rows]
 
     def active_run(self, thread_id: str) -> dict[str, Any] | None:
         """Return the thread's queued, running, waiting or cancelling run, if any."""
         marks = ", ".join("?" for _ in ACTIVE_RUN_STATUSES)
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT data FROM runs WHERE thread_id = ? AND status IN ({marks})"
-                " ORDER BY seq DESC LIMIT 1",
-                (thread_id, *ACTIVE_RUN_STATUSES),
-            ).fetchone()
+        row = self._row(
+            f"SELECT data FROM runs WHERE thread_id = ? AND status IN ({marks})"
+            " ORDER BY seq DESC LIMIT 1",
+            (thread_id, *ACTIVE_RUN_STATUSES),
+        )
         return json.loads(row[0]) if row else None
 
     def select(self, kind: str, **filters: str) -> list[dict[str, Any]]:
@@ -184,19 +258,17 @@ class Store:
         sql = f"SELECT data FROM {kind}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
+        rows = self._rows(sql + " ORDER BY seq", args)
         return [json.loads(row[0]) for row in rows]
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete a thread with its messages, runs and steps."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            for kind in ("messages", "runs", "steps", "threads"):
-                self._db.execute(
-                    f"DELETE FROM {kind} WHERE thread_id = ?", (thread_id,)
-                )
-            self._db.execute("COMMIT")
+        self._write(
+            *(
+                (f"DELETE FROM {kind} WHERE thread_id = ?", (thread_id,))
+                for kind in ("messages", "runs", "steps", "threads")
+            )
+        )
 
     def recover(self, now: int) -> None:
         """Fail runs a dead process left active; expire overdue ``requires_action``."""
@@ -227,3 +299,80 @@ class Store:
         if not expired:
             run.update(failed_at=now, last_error=RESTART_ERROR, expires_at=None)
         self.update("runs", run)
+
+
+# The SQLite side: these run inside ``offload`` ----------------------------------
+
+
+def _call_directly(fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(*args)`` in the calling thread (the default ``offload``)."""
+    return fn(*args)
+
+
+def _connect(path: str, busy_timeout_s: float) -> sqlite3.Connection:
+    """Open the database in autocommit mode (WAL for files)."""
+    db = sqlite3.connect(
+        path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None
+    )
+    if path not in IN_MEMORY:
+        db.execute("PRAGMA journal_mode=WAL")
+    return db
+
+
+def _fetch(db: sqlite3.Connection, sql: str, args: tuple) -> list[tuple]:
+    """Return every row of a query."""
+    return db.execute(sql, args).fetchall()
+
+
+def _transaction(db: sqlite3.Connection, statements: tuple) -> None:
+    """Run statements atomically; a single one needs no explicit transaction."""
+    if len(statements) == 1:
+        db.execute(*statements[0])
+        return
+    # IMMEDIATE takes the write lock up front, so waiting for it honours the busy
+    # timeout instead of failing mid-transaction on a lock upgrade.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, args in statements:
+            db.execute(sql, args)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Tell whether SQLite failed because another connection held a lock."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+# One process per file -------------------------------------------------------------
+
+
+def claim_file(path: str) -> FileLock:
+    """Lock ``<path>.lock`` for this store, or raise ``StoreInUseError``."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    lock_path = os.path.realpath(path) + ".lock"
+    # Not thread-local: the store may be closed from another thread or greenlet.
+    # No soft fallback: a lock file left by ``kill -9`` must not block a restart.
+    lock = FileLock(lock_path, thread_local=False, fallback_to_soft=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise StoreInUseError(in_use_message(path)) from None
+    return lock
+
+
+def in_use_message(path: str) -> str:
+    """Say that the file is taken and how to run several processes."""
+    return (
+        f"The database file {path} is in use by another Threadroom process (or"
+        " another app in this process). One process can use a SQLite file at a"
+        " time: stop the other one, or use shared mode (set REDIS_URL and"
+        " DATABASE_URL) to run several processes."
+    )

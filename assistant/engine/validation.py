@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .errors import EngineError
@@ -18,6 +19,10 @@ _KINDS: dict[str, tuple[type, ...]] = {
 _ARTICLE = {"integer": "an", "object": "an", "array": "an"}
 TOOL_TYPES = ("function", "code_interpreter", "file_search")
 TOOL_CHOICES = ("none", "auto", "required")
+MAX_MESSAGE_CHARS = 256_000  # OpenAI's cap on a message's text
+# json.loads turns a valid escaped pair into one code point, so any code point left
+# in this range is a lone surrogate: no UTF-8 encoder (nor the next JSON hop) takes it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def describe(value: Any) -> str:
@@ -58,13 +63,50 @@ def field(body: dict, key: str, kind: str, *, required: bool = False) -> Any:
 def text_field(body: dict, key: str, max_len: int, *, required: bool = False) -> Any:
     """Return a string field, checking its length."""
     value = field(body, key, "string", required=required)
-    if value is not None and len(value) > max_len:
-        raise EngineError(
-            f"Invalid '{key}': string too long. Expected a string with maximum length"
-            f" {max_len}, but got a string with length {len(value)} instead.",
-            param=key,
-        )
+    if value is not None:
+        check_length(value, key, max_len)
     return value
+
+
+def check_length(value: str, param: str, max_len: int) -> None:
+    """Refuse a string longer than ``max_len`` with OpenAI's "string too long"."""
+    if len(value) > max_len:
+        raise EngineError(
+            f"Invalid '{param}': string too long. Expected a string with maximum"
+            f" length {max_len}, but got a string with length {len(value)} instead.",
+            param=param,
+        )
+
+
+def check_unicode(body: Any) -> None:
+    """Refuse a body with a lone surrogate in any string or key, naming where."""
+    pending: list[tuple[Any, str]] = [(body, "")]
+    while pending:  # a loop, not recursion: nesting depth is not ours to trust
+        value, path = pending.pop()
+        if isinstance(value, str):
+            _refuse_surrogate(value, path)
+        elif isinstance(value, dict):
+            for key, item in reversed(list(value.items())):
+                _refuse_surrogate(key, path, in_key=True)
+                pending.append((item, f"{path}.{key}" if path else key))
+        elif isinstance(value, list):
+            for index in reversed(range(len(value))):
+                pending.append((value[index], f"{path}[{index}]"))
+
+
+def _refuse_surrogate(text: str, path: str, *, in_key: bool = False) -> None:
+    """Raise a 400 if ``text`` holds a lone surrogate (wording is ours)."""
+    found = None if text.isascii() else _SURROGATE.search(text)
+    if found is None:
+        return
+    where = f"'{path}'" if path else "body"
+    what = "a property name" if in_key else "string"
+    raise EngineError(
+        f"Invalid {where}: {what} contains a lone surrogate"
+        f" (U+{ord(found.group()):04X}), which is not valid Unicode. Expected text"
+        " that can be encoded as UTF-8.",
+        param=path or None,
+    )
 
 
 def bounded(body: dict, key: str, kind: str, low: float, high: float | None) -> Any:
@@ -109,13 +151,7 @@ def metadata(body: dict, key: str = "metadata") -> dict[str, str] | None:
                 f" {describe(item)} instead.",
                 param=f"{key}.{name}",
             )
-        if len(item) > 512:
-            raise EngineError(
-                f"Invalid '{key}.{name}': string too long. Expected a string with"
-                " maximum length 512, but got a string with length"
-                f" {len(item)} instead.",
-                param=f"{key}.{name}",
-            )
+        check_length(item, f"{key}.{name}", 512)
     return value
 
 
@@ -180,6 +216,7 @@ def content(body: dict) -> list[dict]:
                 " length 1, but got an empty string instead.",
                 param="content",
             )
+        check_length(value, "content", MAX_MESSAGE_CHARS)
         return [text_block(value)]
     if not isinstance(value, list) or not value:
         if value is None:
@@ -196,6 +233,7 @@ def _part(part: Any, param: str) -> dict:
     """Convert one request content part into a stored content block."""
     kind = part.get("type") if isinstance(part, dict) else None
     if kind == "text" and isinstance(part.get("text"), str):
+        check_length(part["text"], f"{param}.text", MAX_MESSAGE_CHARS)
         return text_block(part["text"])
     if kind == "image_url" and is_kind(
         (part.get("image_url") or {}).get("url"), "string"
