@@ -30,6 +30,7 @@ from assistant.setup import init_assistant
 from config import Config
 from rooms.directory import call_here
 from routes import init_routes
+from sockets import get_rooms
 from sockets import init_sockets
 from sockets import socketio
 
@@ -93,6 +94,8 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     init_logging()
     init_sockets(app, blocking_offload)
     init_assistant(app, assistant)
+    # After the engine took its file lock: never mend another live process's rooms.
+    get_rooms(app).recover()
     init_routes(app)
     return app
 

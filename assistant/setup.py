@@ -38,7 +38,8 @@ def init_assistant(app: Flask, assistant: AssistantService | None = None) -> Non
     engine = None
     if assistant is None:
         spawn = socketio.server.start_background_task  # this app's async mode
-        assistant, engine = build_service(app.config, spawn)
+        offload = app.extensions.get("threadroom.offload")  # SQLite off the loop
+        assistant, engine = build_service(app.config, spawn, offload)
     app.extensions[EXTENSION] = assistant
     app.extensions[ENGINE_EXTENSION] = engine
     if engine is not None and app.config["ENGINE_API_KEY"]:
@@ -50,8 +51,11 @@ def get_assistant(app: Flask) -> AssistantService:
     return app.extensions[EXTENSION]
 
 
-def build_service(config: Mapping, spawn: Callable) -> tuple[AssistantService, object]:
-    """Build the service for the configured backend, and the engine if embedded."""
+def build_service(
+    config: Mapping, spawn: Callable, offload: Callable | None = None
+) -> tuple[AssistantService, object]:
+    """Build the service for the configured backend, and the engine if embedded;
+    ``offload`` runs the engine's SQLite calls off the event loop."""
     tools = default_registry()
     common = {
         "poll_interval_ms": config["POLL_INTERVAL_MS"],
@@ -62,7 +66,7 @@ def build_service(config: Mapping, spawn: Callable) -> tuple[AssistantService, o
     if config["ASSISTANTS_BASE_URL"]:
         client, info = _remote_backend(config)
     else:
-        engine, client, info = _embedded_backend(config, spawn, tools)
+        engine, client, info = _embedded_backend(config, spawn, tools, offload)
     log.info("assistant backend: %s, model %s", info.backend, info.model)
     return AssistantService(client, info, tools, **common), engine
 
@@ -88,7 +92,7 @@ def _remote_backend(config: Mapping) -> tuple[openai.OpenAI, AssistantInfo]:
     return client, AssistantInfo(assistant.id, name, "remote", assistant.model)
 
 
-def _embedded_backend(config: Mapping, spawn: Callable, tools) -> tuple:
+def _embedded_backend(config: Mapping, spawn: Callable, tools, offload) -> tuple:
     """Start the embedded engine and create or update our assistant in it."""
     provider = _chat_provider(config)
     engine = create_engine(
@@ -98,6 +102,7 @@ def _embedded_backend(config: Mapping, spawn: Callable, tools) -> tuple:
         spawn=spawn,
         run_expiry_s=config["RUN_EXPIRY_S"],
         poll_after_ms=config["POLL_INTERVAL_MS"],
+        offload=offload,
     )
     client = embedded_client(engine.wsgi_app)
     backend = "demo" if provider is None else "openai"

@@ -61,7 +61,6 @@ def init_sockets(app: Flask, offload_for: Callable[[str], Callable] | None = Non
         limits=Limits(LimitSettings.from_config(app.config)),
     )
     app.extensions[EXTENSION] = rooms
-    rooms.recover()
     socketio.on_namespace(ChatNamespace(rooms, app.config["MAX_MESSAGE_CHARS"]))
 
 

@@ -418,12 +418,12 @@ class Rooms:
     def tell(self, room: Room, sentence: str, level: str = "error") -> None:
         """Send a system line to the room and keep it in the room's record."""
         line = system_message(sentence, level)
+        self.emit("message", line, to=room.name)  # first: the record may be slow
         if room.thread_id:
             try:
                 self.directory.add_line(room.thread_id, line, None)
             except StoreBusy:
                 log.warning("room %s: a system line was not kept", room.name)
-        self.emit("message", line, to=room.name)
 
     def _tell_failure(self, room: Room, batch: list[Pending]) -> None:
         """Tell the room and every /stream caller that a turn could not run."""

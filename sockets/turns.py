@@ -267,8 +267,8 @@ class TurnRunner:
         """Send a system line to the room (and keep it in the record, after the
         message ``after``) and an error frame to /stream callers."""
         line = system_message(sentence, level)
+        self.emit("message", line, to=room.name)  # first: the record may be slow
         self._keep(self.record.add_line, room.thread_id, line, after)
-        self.emit("message", line, to=room.name)
         for sink in sinks:
             sink.put("error", {"error": sentence})
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sockets import get_rooms
+import threading
+
 from tests.conftest import Person
-from tests.conftest import wait_for
 
 
 def _join(app, name: str, **extra) -> Person:
@@ -22,11 +22,23 @@ def _history(app, name: str = "Late") -> list[dict]:
     return history
 
 
+def _ask_streamed(app, person: Person, content: str, message_id: str) -> None:
+    """Send ``content`` as ``person`` over POST /stream (so everyone sees the reply
+    being written) and wait until its first words arrive."""
+    body = {"id": message_id, "content": content}
+    headers = {"X-Socket-Id": person.sid, "Accept": "text/event-stream"}
+    post = app.test_client().post
+    threading.Thread(
+        target=lambda: post("/stream", json=body, headers=headers).get_data(),
+        daemon=True,
+    ).start()
+    person.wait("ai-delta")
+
+
 def test_a_stop_reads_the_same_after_a_reload(make_app):
     app = make_app(DEMO_DELAY_MS=150)
     alice, bob = _join(app, "Alice"), _join(app, "Bob")
-    alice.say("tell me a long story", message_id="q-1")
-    wait_for(lambda: (turn := get_rooms(app).room("lobby").turn) and turn.run_id)
+    _ask_streamed(app, alice, "tell me a long story", "q-1")
     assert bob.emit("stop") == {"ok": True}
     alice.wait("ai-end", timeout=30)
     live_line = next(m for m in alice.payloads("message") if m["role"] == "system")
@@ -57,8 +69,7 @@ def test_a_failed_question_keeps_its_failure_line(make_app):
 def test_lines_follow_the_message_they_were_said_after(make_app):
     app = make_app(DEMO_DELAY_MS=150)
     alice = _join(app, "Alice")
-    alice.say("first", message_id="q-1")
-    wait_for(lambda: (turn := get_rooms(app).room("lobby").turn) and turn.run_id)
+    _ask_streamed(app, alice, "first", "q-1")
     alice.emit("stop")
     alice.wait("ai-end", timeout=30)
     alice.say("second", message_id="q-2")
