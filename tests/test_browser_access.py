@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import Locator
 from playwright.sync_api import expect
 
 from tests.browser_support import Person
@@ -21,6 +22,17 @@ LONG_WORD = "Supercalifragilisticexpialidocious" * 4
 def focused_id(person: Person) -> str:
     """Return the id of the element that has the focus."""
     return person.page.evaluate("() => document.activeElement?.id ?? ''")
+
+
+def assert_axe_passes_while_shown(person: Person, *shown: Locator) -> None:
+    """Run axe while ``shown`` are on screen, and check they still were at the end."""
+    for locator in shown:
+        expect(locator).to_be_visible()
+    problems = person.axe_violations()
+    assert problems == [], "\n".join(map(str, problems))
+    # A state that ended while axe ran was not checked: say so rather than pass.
+    gone = [locator for locator in shown if not locator.is_visible()]
+    assert not gone, f"gone before axe finished: {gone}"
 
 
 def test_keyboard_only_join_send_newline_and_stop(browser, shared_server, room, people):
@@ -87,7 +99,14 @@ def test_axe_finds_no_serious_or_critical_problem(
     person.page.get_by_role("textbox", name="Nickname").fill("Axel")
     person.page.keyboard.press("Enter")
     person.wait_joined("Axel")
-    person.send("Show me **bold** text, `code` and a [link](/healthz) please")
+    mine = person.transcript.locator("article.msg-own")
+    with person.sends_held():
+        person.send("Show me **bold** text, `code` and a [link](/healthz) please")
+        sending = mine.last.get_by_text("Sending…")
+        assert_axe_passes_while_shown(person, sending)  # held: not yet accepted
+        person.screenshot(f"sending-{scheme}")
+    expect(sending).to_have_count(0)
+    assert_axe_passes_while_shown(person, mine.last.locator("time"))  # accepted
     person.send("what is 6*7")
     expect(person.page.locator("#activity")).to_be_visible()
     problems = person.axe_violations()
