@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from playwright.sync_api import Locator
 from playwright.sync_api import expect
@@ -13,10 +15,20 @@ from tests.browser_support import people_fixture  # noqa: F401
 from tests.browser_support import requires_chromium
 from tests.browser_support import room_fixture  # noqa: F401
 from tests.browser_support import shared_server_fixture  # noqa: F401
+from tests.live_server import LiveServer
 
 pytestmark = requires_chromium
 
 LONG_WORD = "Supercalifragilisticexpialidocious" * 4
+SLOW_DEMO_DELAY_MS = "2500"  # per word: a reply stays half-written for many seconds
+
+
+@pytest.fixture(scope="module", name="slow_server")
+def slow_server_fixture(tmp_path_factory) -> Iterator[LiveServer]:
+    """Serve the app with a demo model slow enough to hold a turn open on purpose."""
+    folder = tmp_path_factory.mktemp("slow")
+    with LiveServer(folder, DEMO_DELAY_MS=SLOW_DEMO_DELAY_MS) as server:
+        yield server
 
 
 def focused_id(person: Person) -> str:
@@ -156,3 +168,35 @@ def test_reduced_motion_stops_the_spinner_and_the_cursor(
     expect(spinner).to_be_visible()
     assert spinner.evaluate("(n) => getComputedStyle(n).animationName") == "none"
     person.wait_replies(1)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_problem_while_a_slow_reply_is_held_open(
+    browser, slow_server, room, people, scheme
+):
+    (person,) = open_people(
+        browser, people, slow_server.url, room, ["Axel"], color_scheme=scheme
+    )
+    page = person.page
+    person.send("What time is it in Tokyo?")
+    busy = page.locator("#busy-text")
+    expect(busy).to_have_text("Threadroom demo (offline) is answering Axel…")
+    stop = page.get_by_role("button", name="Stop")
+    tool = page.get_by_role("list", name="Tools in use").get_by_role("listitem")
+    expect(tool).to_have_text("Checking the time… done")
+    writing = person.transcript.locator(".msg-streaming .msg-body")
+    expect(writing).to_contain_text("The")
+    person.send("Thanks!")  # queued behind the reply being written
+    waiting = person.transcript.locator("article.msg-own").last.get_by_text(
+        "waiting for Threadroom demo (offline)"
+    )
+    assert_axe_passes_while_shown(person, busy, stop, tool, writing, waiting)
+
+    stop.click()  # ends the first reply; the queued message starts the next turn
+    expect(person.replies().first).to_contain_text("Stopped by Axel")
+    expect(waiting).to_have_count(0)
+    expect(person.transcript.get_by_text("Axel stopped the reply.")).to_be_visible()
+    expect(writing).to_contain_text("Hi")
+    assert_axe_passes_while_shown(person, busy, stop, writing)
+    stop.click()
+    person.wait_replies(2)
