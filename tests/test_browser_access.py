@@ -200,3 +200,22 @@ def test_axe_finds_no_problem_while_a_slow_reply_is_held_open(
     assert_axe_passes_while_shown(person, busy, stop, writing)
     stop.click()
     person.wait_replies(2)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_problem_while_the_connection_is_lost(
+    browser, shared_server, room, people, scheme
+):
+    (person,) = open_people(
+        browser, people, shared_server.url, room, ["Axel"], color_scheme=scheme
+    )
+    person.context.set_offline(True)
+    banner = person.page.locator("#connection-banner")
+    expect(banner).to_have_text("Reconnecting…")
+    box = person.page.get_by_role("textbox", name="Message")
+    box.fill("Is anyone there?")
+    box.press("Enter")
+    notice = person.page.get_by_role("alert").filter(has_text="Not connected")
+    assert_axe_passes_while_shown(person, banner, notice)
+    person.context.set_offline(False)
+    expect(banner).to_be_hidden()
