@@ -640,16 +640,21 @@ function draftProblem(content) {
   return null;
 }
 
+// Until the server accepts it, the message says so in words where its time will be: a faded bubble
+// took its text below 4.5:1.
 function addPending(msg) {
   state.pending.add(msg.id);
   showMessage(msg, { force: true });
-  state.shown.get(msg.id)?.classList.add('msg-pending');
+  const node = state.shown.get(msg.id);
+  node?.classList.add('msg-pending');
+  node?.querySelector('.msg-meta').append(make('span', 'msg-sending', 'Sending…'));
 }
 
 function acceptPending(id, serverId = id) {
   const node = state.shown.get(id);
   state.pending.delete(id);
   node?.classList.remove('msg-pending');
+  node?.querySelector('.msg-sending')?.remove();
   if (node && serverId !== id) {
     // The server renamed the message: re-key it so its history copy is recognised as the same one.
     state.shown.delete(id);

@@ -11,11 +11,13 @@ import itertools
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser
 from playwright.sync_api import Page
+from playwright.sync_api import Route
 from playwright.sync_api import expect
 from playwright.sync_api import sync_playwright
 
@@ -147,6 +149,27 @@ class Person:
         box.fill(text)
         box.press("Enter")
         expect(box).to_have_value("")
+
+    @contextmanager
+    def sends_held(self) -> Iterator[None]:
+        """Hold the messages this page sends on their way out until the block ends."""
+        # With "Stream replies" on (the default) a message leaves as POST /stream and
+        # is accepted by its answer: holding the request is a slow link, on purpose.
+        expect(self.page.get_by_label("Stream replies")).to_be_checked()
+        held: list[Route] = []
+
+        def hold(route: Route) -> None:
+            """Keep the request waiting: it is continued when the block ends."""
+            held.append(route)
+
+        self.page.route("**/stream", hold)
+        try:
+            yield
+        finally:
+            for route in held:
+                route.continue_()
+            # Continue first: unrouting lets go of any request not yet handed to us.
+            self.page.unroute("**/stream")
 
     @property
     def transcript(self):

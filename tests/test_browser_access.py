@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from playwright.sync_api import Locator
 from playwright.sync_api import expect
 
 from tests.browser_support import Person
@@ -12,15 +15,36 @@ from tests.browser_support import people_fixture  # noqa: F401
 from tests.browser_support import requires_chromium
 from tests.browser_support import room_fixture  # noqa: F401
 from tests.browser_support import shared_server_fixture  # noqa: F401
+from tests.live_server import LiveServer
 
 pytestmark = requires_chromium
 
 LONG_WORD = "Supercalifragilisticexpialidocious" * 4
+SLOW_DEMO_DELAY_MS = "2500"  # per word: a reply stays half-written for many seconds
+
+
+@pytest.fixture(scope="module", name="slow_server")
+def slow_server_fixture(tmp_path_factory) -> Iterator[LiveServer]:
+    """Serve the app with a demo model slow enough to hold a turn open on purpose."""
+    folder = tmp_path_factory.mktemp("slow")
+    with LiveServer(folder, DEMO_DELAY_MS=SLOW_DEMO_DELAY_MS) as server:
+        yield server
 
 
 def focused_id(person: Person) -> str:
     """Return the id of the element that has the focus."""
     return person.page.evaluate("() => document.activeElement?.id ?? ''")
+
+
+def assert_axe_passes_while_shown(person: Person, *shown: Locator) -> None:
+    """Run axe while ``shown`` are on screen, and check they still were at the end."""
+    for locator in shown:
+        expect(locator).to_be_visible()
+    problems = person.axe_violations()
+    assert problems == [], "\n".join(map(str, problems))
+    # A state that ended while axe ran was not checked: say so rather than pass.
+    gone = [locator for locator in shown if not locator.is_visible()]
+    assert not gone, f"gone before axe finished: {gone}"
 
 
 def test_keyboard_only_join_send_newline_and_stop(browser, shared_server, room, people):
@@ -87,7 +111,14 @@ def test_axe_finds_no_serious_or_critical_problem(
     person.page.get_by_role("textbox", name="Nickname").fill("Axel")
     person.page.keyboard.press("Enter")
     person.wait_joined("Axel")
-    person.send("Show me **bold** text, `code` and a [link](/healthz) please")
+    mine = person.transcript.locator("article.msg-own")
+    with person.sends_held():
+        person.send("Show me **bold** text, `code` and a [link](/healthz) please")
+        sending = mine.last.get_by_text("Sending…")
+        assert_axe_passes_while_shown(person, sending)  # held: not yet accepted
+        person.screenshot(f"sending-{scheme}")
+    expect(sending).to_have_count(0)
+    assert_axe_passes_while_shown(person, mine.last.locator("time"))  # accepted
     person.send("what is 6*7")
     expect(person.page.locator("#activity")).to_be_visible()
     problems = person.axe_violations()
@@ -137,3 +168,54 @@ def test_reduced_motion_stops_the_spinner_and_the_cursor(
     expect(spinner).to_be_visible()
     assert spinner.evaluate("(n) => getComputedStyle(n).animationName") == "none"
     person.wait_replies(1)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_problem_while_a_slow_reply_is_held_open(
+    browser, slow_server, room, people, scheme
+):
+    (person,) = open_people(
+        browser, people, slow_server.url, room, ["Axel"], color_scheme=scheme
+    )
+    page = person.page
+    person.send("What time is it in Tokyo?")
+    busy = page.locator("#busy-text")
+    expect(busy).to_have_text("Threadroom demo (offline) is answering Axel…")
+    stop = page.get_by_role("button", name="Stop")
+    tool = page.get_by_role("list", name="Tools in use").get_by_role("listitem")
+    expect(tool).to_have_text("Checking the time… done")
+    writing = person.transcript.locator(".msg-streaming .msg-body")
+    expect(writing).to_contain_text("The")
+    person.send("Thanks!")  # queued behind the reply being written
+    waiting = person.transcript.locator("article.msg-own").last.get_by_text(
+        "waiting for Threadroom demo (offline)"
+    )
+    assert_axe_passes_while_shown(person, busy, stop, tool, writing, waiting)
+
+    stop.click()  # ends the first reply; the queued message starts the next turn
+    expect(person.replies().first).to_contain_text("Stopped by Axel")
+    expect(waiting).to_have_count(0)
+    expect(person.transcript.get_by_text("Axel stopped the reply.")).to_be_visible()
+    expect(writing).to_contain_text("Hi")
+    assert_axe_passes_while_shown(person, busy, stop, writing)
+    stop.click()
+    person.wait_replies(2)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_problem_while_the_connection_is_lost(
+    browser, shared_server, room, people, scheme
+):
+    (person,) = open_people(
+        browser, people, shared_server.url, room, ["Axel"], color_scheme=scheme
+    )
+    person.context.set_offline(True)
+    banner = person.page.locator("#connection-banner")
+    expect(banner).to_have_text("Reconnecting…")
+    box = person.page.get_by_role("textbox", name="Message")
+    box.fill("Is anyone there?")
+    box.press("Enter")
+    notice = person.page.get_by_role("alert").filter(has_text="Not connected")
+    assert_axe_passes_while_shown(person, banner, notice)
+    person.context.set_offline(False)
+    expect(banner).to_be_hidden()
