@@ -21,6 +21,7 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 
 from .errors import EngineError
+from .jsonbounds import BoundedJSONProvider
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -44,6 +45,7 @@ NO_KEY = (
 def create_api(engine: Engine, api_key: str | None = None) -> Flask:
     """Create the WSGI app over ``engine``; with ``api_key``, require it as Bearer."""
     app = Flask(__name__)
+    app.json = BoundedJSONProvider(app)  # too deep: "could not parse", not a 500
     app.extensions["assistants_engine"] = engine
     app.config["ENGINE_API_KEY"] = api_key
     app.register_blueprint(bp)
