@@ -8,6 +8,8 @@ from flask import Flask
 from flask_socketio import SocketIO
 
 from sockets.chat import ChatNamespace
+from sockets.frames import frame_options
+from sockets.frames import init_frames
 from sockets.rooms import Rooms
 from sockets.state import ThreadDirectory
 
@@ -36,7 +38,9 @@ def init_sockets(app: Flask) -> None:
         cors_allowed_origins=app.config["CORS_ALLOWED_ORIGINS"] or None,
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,
         max_http_buffer_size=64 * 1024,
+        **frame_options(),  # every malformed frame is answered, not dropped
     )
+    init_frames(socketio)
     server = socketio.server  # this app's server, even after another app is built
     rooms = Rooms(
         lambda: app.extensions["threadroom.assistant"],
