@@ -30,6 +30,7 @@ from assistant.setup import init_assistant
 from config import Config
 from rooms.directory import call_here
 from routes import init_routes
+from routes.security import init_security
 from sockets import get_rooms
 from sockets import init_sockets
 from sockets import socketio
@@ -97,6 +98,7 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     # After the engine took its file lock: never mend another live process's rooms.
     get_rooms(app).recover()
     init_routes(app)
+    init_security(app)  # last: it wraps Socket.IO and the /v1 mount as well
     return app
 
 

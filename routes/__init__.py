@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from assistant.engine.jsonbounds import BoundedJSONProvider
 from routes.errors import init_errors
 from routes.pages import bp as pages_bp
 from routes.stream import bp as stream_bp
@@ -11,6 +12,9 @@ from routes.stream import bp as stream_bp
 
 def init_routes(app: Flask) -> None:
     """Register the blueprints and the JSON error handlers."""
+    # Bodies nested thousands deep would end in RecursionError (a 500); this
+    # provider refuses them as malformed JSON, which every route answers with 400.
+    app.json = BoundedJSONProvider(app)
     app.register_blueprint(pages_bp)
     app.register_blueprint(stream_bp)
     init_errors(app)

@@ -13,6 +13,8 @@ from rooms.directory import call_here
 from rooms.limits import Limits
 from rooms.limits import LimitSettings
 from sockets.chat import ChatNamespace
+from sockets.frames import frame_options
+from sockets.frames import init_frames
 from sockets.rooms import Rooms
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,9 @@ def init_sockets(app: Flask, offload_for: Callable[[str], Callable] | None = Non
         cors_allowed_origins=app.config["CORS_ALLOWED_ORIGINS"] or None,
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,
         max_http_buffer_size=64 * 1024,
+        **frame_options(),  # every malformed frame is answered, not dropped
     )
+    init_frames(socketio)
     server = socketio.server  # this app's server, even after another app is built
     offload = offload_for(server.async_mode) if offload_for else call_here
     app.extensions[OFFLOAD] = offload

@@ -23,6 +23,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import validation as v
 from .errors import EngineError
+from .jsonbounds import BoundedJSONProvider
 from .store import StoreBusyError
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ NO_KEY = (
 def create_api(engine: Engine, api_key: str | None = None) -> Flask:
     """Create the WSGI app over ``engine``; with ``api_key``, require it as Bearer."""
     app = Flask(__name__)
+    app.json = BoundedJSONProvider(app)  # too deep: "could not parse", not a 500
     app.extensions["assistants_engine"] = engine
     app.config["ENGINE_API_KEY"] = api_key
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
