@@ -28,6 +28,7 @@ from flask import Flask
 from assistant.setup import init_assistant
 from config import Config
 from routes import init_routes
+from routes.security import init_security
 from sockets import init_sockets
 from sockets import socketio
 
@@ -74,6 +75,7 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     init_sockets(app)
     init_assistant(app, assistant)
     init_routes(app)
+    init_security(app)  # last: it wraps Socket.IO and the /v1 mount as well
     return app
 
 

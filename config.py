@@ -76,6 +76,9 @@ class Config:
     SOCKETIO_MESSAGE_QUEUE = _str("SOCKETIO_MESSAGE_QUEUE")
     ASYNC_MODE = _str("ASYNC_MODE") or None  # None: Flask-SocketIO picks
 
+    # HTTP security headers.
+    FRAME_ANCESTORS = _str("FRAME_ANCESTORS", "none")  # who may frame the page
+
     @classmethod
     def as_dict(cls) -> dict:
         """Return the settings as a plain mapping for ``app.config``."""
