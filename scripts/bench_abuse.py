@@ -57,6 +57,7 @@ import socketio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from rooms.limits import LimitSettings  # noqa: E402
 from tests.live_server import LiveServer  # noqa: E402
 
 TARGET = "bystander p99 during a flood <= 1.5x idle; memory flat after the flood ends"
@@ -94,6 +95,10 @@ def cpu_seconds(pid: int) -> float:
 def start_server(folder: Path, port: int | None) -> LiveServer:
     """Run ``python app.py`` with the demo model and a scratch database."""
     env = {"DEMO_DELAY_MS": "20", "POLL_INTERVAL_MS": "50", "EMPTY_ROOM_TTL_S": "0"}
+    # The test server lifts the per-address rates; an abuse benchmark wants the
+    # defaults a deployment has.
+    env["LIMIT_REGISTRATION_RATE"] = LimitSettings.registration_rate
+    env["LIMIT_NEW_ROOM_RATE"] = LimitSettings.new_room_rate
     if port:
         env["PORT"] = str(port)
     server = LiveServer(folder, **env)
