@@ -1,9 +1,9 @@
 """Room state: who is here, the room's thread, and what waits for the assistant.
 
 ``Room`` keeps live state in memory (one process serves a room); the room -> thread
-mapping is kept in ``ThreadDirectory`` (SQLite) so a restart continues the
-conversation.  Serving one room from several processes would need both moved to a
-shared store (e.g. Redis) behind these same methods.
+mapping is kept in ``rooms.directory.ThreadDirectory`` (SQLite) so a restart
+continues the conversation.  Serving one room from several processes would need
+both moved to a shared store (e.g. Redis) behind these same methods.
 """
 
 from __future__ import annotations
