@@ -105,13 +105,13 @@ def parse_register(data) -> tuple[RegisterFields | None, str | None]:
     if not isinstance(data, dict):
         return None, "register expects an object with user_id and name."
     name, error = parse_name(data.get("name"))
-    if error:
+    if name is None:
         return None, error
     user_id, error = parse_user_id(data.get("user_id"))
-    if error:
+    if user_id is None:
         return None, error
     room, error = parse_room(data.get("room"))
-    if error:
+    if room is None:
         return None, error
     token = data.get("token")
     token = token if isinstance(token, str) and len(token) <= 128 else ""
@@ -141,9 +141,9 @@ def parse_message(data, max_chars: int) -> tuple[MessageFields | None, str | Non
     if not isinstance(data, dict):
         return None, "message expects a message object."
     content, error = parse_content(data.get("content"), max_chars)
-    if error:
+    if content is None:
         return None, error
     message_id, error = parse_id(data.get("id"), "message id")
-    if error:
+    if message_id is None:
         return None, error
     return MessageFields(id=message_id, content=content), None

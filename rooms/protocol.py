@@ -62,6 +62,13 @@ class ChatMessage(TypedDict):
     stopped_by: NotRequired[PersonInfo]
 
 
+class ReplyNote(TypedDict, total=False):
+    """How a reply that is not complete ended (kept in the room's record)."""
+
+    status: str
+    stopped_by: PersonInfo
+
+
 class TurnInfo(TypedDict):
     """``ai-start``: which turn begins and whose messages it answers."""
 

@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
+from typing import cast
 
 from itsdangerous import BadSignature
 from itsdangerous import Signer
@@ -34,6 +35,7 @@ from rooms.protocol import BusyInfo
 from rooms.protocol import ChatMessage
 from rooms.protocol import Emitter
 from rooms.protocol import MessageFields
+from rooms.protocol import PartialText
 from rooms.protocol import RegisterFields
 from rooms.protocol import Welcome
 from rooms.state import Member
@@ -251,7 +253,7 @@ class Rooms:
         turn = room.turn
         busy = None
         if turn is not None:
-            partial = [{"id": i, "text": t} for i, t in turn.partial.items()]
+            partial = [PartialText(id=i, text=t) for i, t in turn.partial.items()]
             busy = BusyInfo(**turn.public(), partial=partial)
         return Welcome(
             user_id=member.user_id,
@@ -275,7 +277,7 @@ class Rooms:
             thread_id = room.thread_id
         if not thread_id:
             return unsaved
-        saved = self.assistant.history(thread_id)
+        saved = cast(list[ChatMessage], self.assistant.history(thread_id))
         notes = self.directory.notes(thread_id)
         for message in saved:
             message.update(notes.get(message["id"], {}))
@@ -348,7 +350,7 @@ class Rooms:
         if turn.run_id is None:
             return {"ok": True}  # the turn cancels itself as soon as its run exists
         try:
-            cancelled = self.assistant.cancel(room.thread_id, turn.run_id)
+            cancelled = self.assistant.cancel(room.thread(), turn.run_id)
         except AssistantError as exc:
             cancelled, error = False, exc.message
         else:

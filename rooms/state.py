@@ -103,6 +103,13 @@ class Room:
     # Threads of the async mode (green under eventlet/gevent monkey-patching).
     lock: threading.RLock = field(default_factory=threading.RLock)
 
+    def thread(self) -> str:
+        """Return the room's thread id; a turn or a Stop only happens once the room
+        has one (``Rooms.ensure_thread``)."""
+        if self.thread_id is None:
+            raise RuntimeError(f"room {self.name} has no thread yet")
+        return self.thread_id
+
     def roster(self) -> list[PersonInfo]:
         """Return the people present, one entry per user, in order of arrival."""
         people: dict[str, PersonInfo] = {}

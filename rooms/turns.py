@@ -140,7 +140,7 @@ class TurnRunner:
     def _open(self, room: Room, turn: Turn, last_asked: str) -> None:
         """Note in the record that a turn is being written (until ``_close``)."""
         turn.record = {"turn": turn.number, "after": last_asked, "messages": []}
-        self.record.open_turn(room.name, room.thread_id, turn.record)
+        self.record.open_turn(room.name, room.thread(), turn.record)
 
     def _close(self, room: Room) -> None:
         """Note that the room's turn is over."""
@@ -165,7 +165,7 @@ class TurnRunner:
             on_tool=lambda name, status: self._on_tool(room, turn, sinks, name, status),
         )
         result = self.assistant.run_turn(
-            room.thread_id, messages, context, stream=streaming, hooks=hooks
+            room.thread(), messages, context, stream=streaming, hooks=hooks
         )
         if sinks and not streaming:  # mock mode: replay the finished reply word by word
             self._replay(room, turn, sinks, result.messages)
@@ -179,13 +179,13 @@ class TurnRunner:
         with room.lock:
             room.unsaved = [m for m in room.unsaved if m["id"] not in sent]
         if turn.stopped_by is not None:  # Stop was pressed before the run existed
-            self.assistant.cancel(room.thread_id, run_id)
+            self.assistant.cancel(room.thread(), run_id)
 
     def _on_delta(self, room, turn, sinks, message_id: str, text: str) -> None:
         """Send a text fragment to every screen and every /stream caller."""
         if message_id not in turn.partial:  # a reply people now see being written
             turn.record["messages"].append(message_id)
-            self._keep(self.record.open_turn, room.name, room.thread_id, turn.record)
+            self._keep(self.record.open_turn, room.name, room.thread(), turn.record)
         turn.partial[message_id] = turn.partial.get(message_id, "") + text
         self.emitter.ai_delta(room.name, message_id, text)
         for sink in sinks:
@@ -219,7 +219,7 @@ class TurnRunner:
             note = {"status": "timeout"}
         for message in messages if note else ():
             message.update(note)
-            self._keep(self.record.add_note, room.thread_id, message["id"], note)
+            self._keep(self.record.add_note, room.thread(), message["id"], note)
         if messages:
             self.emitter.message_list(room.name, messages)
         after = messages[-1]["id"] if messages else turn.record["after"]
@@ -238,7 +238,7 @@ class TurnRunner:
         message ``after``) and an error frame to /stream callers."""
         line = system_message(sentence, level)
         self.emitter.message(room.name, line)  # first: the record may be slow
-        self._keep(self.record.add_line, room.thread_id, line, after)
+        self._keep(self.record.add_line, room.thread(), line, after)
         for sink in sinks:
             sink.put("error", {"error": sentence})
 

@@ -142,7 +142,7 @@ def _sse(sink: StreamSink):
     yield _frame("done", {})
 
 
-def _plain_text(sink: StreamSink) -> Response:
+def _plain_text(sink: StreamSink) -> Response | tuple[Response, int]:
     """Relay the reply as text; a failure before any text is a JSON error."""
     items = _items(sink)
     for item in items:

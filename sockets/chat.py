@@ -20,6 +20,7 @@ from rooms.inbound import parse_message
 from rooms.inbound import parse_register
 from rooms.protocol import Ack
 from rooms.rooms import Rooms
+from sockets.session import current_sid
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,10 @@ class ChatNamespace(Namespace):
     def on_disconnect(self, reason=None):
         """Sent when a connection ends: the others hear ``leave`` if that was the
         person's last tab."""
-        if self._connected(request.sid):
+        if self._connected(current_sid()):
             return  # a client-sent event named "disconnect", not a real one
         self.connections -= 1
-        self._leave(request.sid)
+        self._leave(current_sid())
 
     def on_register(self, data=None, *_extra) -> Ack:
         """Sent by a browser to take a nickname in a room.  It gets ``welcome`` and
@@ -70,26 +71,26 @@ class ChatNamespace(Namespace):
         Only the joiner gets the full roster: broadcasting it on every join would
         cost O(members²) per room as a crowd arrives; the others apply the delta."""
         fields, error = parse_register(data)
-        if error:
-            return {"ok": False, "error": error}
-        previous = self.rooms.member(request.sid)
+        if fields is None:
+            return {"ok": False, "error": error or ""}
+        previous = self.rooms.member(current_sid())
         if previous is not None and previous.room != fields["room"]:
-            self._leave(request.sid)
+            self._leave(current_sid())
             leave_room(previous.room)
         try:
             member, room, change = self.rooms.register(
-                request.sid, fields, request.remote_addr or ""
+                current_sid(), fields, request.remote_addr or ""
             )
         except Refusal as exc:
             return exc.ack()
         except AssistantError as exc:
             return {"ok": False, "error": exc.message}
-        if not self._connected(request.sid):  # the tab closed meanwhile
-            self.rooms.leave(request.sid)
+        if not self._connected(current_sid()):  # the tab closed meanwhile
+            self.rooms.leave(current_sid())
             return {"ok": False, "error": "The connection closed."}
         # Join, then welcome, then read the history: whatever is broadcast while it
         # is read reaches this client too (after welcome), and the page keeps it.
-        sid = request.sid
+        sid = current_sid()
         join_room(room.name)
         self.emitter.welcome(sid, self.rooms.welcome(room, member))
         try:
@@ -111,12 +112,12 @@ class ChatNamespace(Namespace):
     def on_message(self, data=None, *_extra) -> Ack:
         """Sent by a browser with a new message: it is broadcast, queued for the
         assistant's next turn, and acknowledged with its id."""
-        member = self.rooms.member(request.sid)
+        member = self.rooms.member(current_sid())
         if member is None:
             return {"ok": False, "error": NOT_REGISTERED}
         fields, error = parse_message(data, self.max_message_chars)
-        if error:
-            return {"ok": False, "error": error}
+        if fields is None:
+            return {"ok": False, "error": error or ""}
         try:
             return self.rooms.submit(member, fields)
         except Refusal as exc:
@@ -136,7 +137,7 @@ class ChatNamespace(Namespace):
 
     def on_stop(self, data=None, *_extra) -> Ack:
         """Sent by anyone in the room to stop the reply being written."""
-        member = self.rooms.member(request.sid)
+        member = self.rooms.member(current_sid())
         if member is None:
             return {"ok": False, "error": NOT_REGISTERED}
         return self.rooms.stop(member)

@@ -29,7 +29,6 @@ import logging
 from collections.abc import Callable
 
 from engineio import json as engineio_json
-from flask import request
 from flask_socketio import SocketIO
 from socketio import packet
 
@@ -37,6 +36,7 @@ from assistant.engine.jsonbounds import JSONTooDeep
 from assistant.engine.jsonbounds import check_depth
 from rooms.protocol import Ack
 from rooms.protocol import Emitter
+from sockets.session import current_sid
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class FramePacket(packet.Packet):
     """A Socket.IO packet whose decoding never fails: bad frames become refusals."""
 
     json = FrameJSON
+    packet_type: int  # set by Packet.__init__ (python-socketio ships no type hints)
 
     def decode(self, encoded_packet):
         """Decode a frame; one the server cannot accept becomes a ``REFUSED`` event."""
@@ -134,9 +135,9 @@ def refused_handler(emitter: Emitter) -> Callable[[str, bool], Ack]:
     ``error`` event when it asked for no ack."""
 
     def on_refused(error: str, has_ack: bool) -> Ack:
-        log.debug("refused a frame from %s: %s", request.sid, error)
+        log.debug("refused a frame from %s: %s", current_sid(), error)
         if not has_ack:
-            emitter.error(request.sid, error)
+            emitter.error(current_sid(), error)
         return {"ok": False, "error": error}
 
     return on_refused
