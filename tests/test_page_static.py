@@ -106,6 +106,15 @@ def test_the_modules_import_each_other_and_the_vendored_builds():
     assert {spec[2:] for spec in imported - vendored} | {"main.js"} == names
 
 
+def test_index_preloads_every_module_main_imports():
+    preloaded = set(
+        re.findall(r'"([\w./-]+\.m?js)"', INDEX.read_text(encoding="utf-8"))
+    )
+    modules = {path.name for path in MODULES} - {"main.js"}
+    vendored = {f"vendor/{row['file']}" for row in vendor_rows()}
+    assert preloaded == modules | vendored
+
+
 def test_modules_assign_inner_html_only_from_dompurify():
     lines = [
         line
