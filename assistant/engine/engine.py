@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from assistant.statuses import CANCELLABLE_RUN_STATUSES
+
 from . import bodies
 from . import objects
 from . import validation as v
@@ -281,7 +283,7 @@ class Engine:
         """Ask an active run to stop; it answers ``cancelling`` at once."""
         with self.lock:
             run = self.get_run(thread_id, run_id)
-            if run["status"] not in ("queued", "in_progress", "requires_action"):
+            if run["status"] not in CANCELLABLE_RUN_STATUSES:
                 raise EngineError(f"Cannot cancel run with status '{run['status']}'.")
             return self._cancel(run)
 
