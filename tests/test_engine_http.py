@@ -12,6 +12,7 @@ from engine_helpers import make_client
 from engine_helpers import raw_client
 from werkzeug.serving import make_server
 
+from assistant.engine import create_api
 from assistant.engine import create_engine
 
 
@@ -25,8 +26,10 @@ def engine():
 
 @pytest.fixture
 def base_url(engine):
-    """Serve ``engine.http_app("secret")`` on a free loopback port."""
-    server = make_server("127.0.0.1", 0, engine.http_app("secret"), threaded=True)
+    """Serve ``create_api(engine, api_key="secret")`` on a free loopback port."""
+    server = make_server(
+        "127.0.0.1", 0, create_api(engine, api_key="secret"), threaded=True
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}/v1"
@@ -37,7 +40,7 @@ def base_url(engine):
 @pytest.fixture
 def http(engine):
     """Return a plain HTTP client over the unauthenticated WSGI app."""
-    with raw_client(engine.wsgi_app) as client:
+    with raw_client(create_api(engine)) as client:
         yield client
 
 
@@ -117,7 +120,7 @@ def test_unexpected_exception_is_json_500(engine, http, monkeypatch):
 
 
 def test_empty_body_cancel_is_accepted(engine, http):
-    client = make_client(engine.wsgi_app)
+    client = make_client(create_api(engine))
     assistant = client.beta.assistants.create(model="demo", tools=[])
     thread = client.beta.threads.create()
     run = client.beta.threads.runs.create(

@@ -7,6 +7,7 @@ import pytest
 from engine_helpers import make_client
 from engine_helpers import say
 
+from assistant.engine import create_api
 from assistant.engine import create_engine
 
 
@@ -21,7 +22,7 @@ def engine():
 @pytest.fixture
 def client(engine):
     """Return a strict SDK client over the engine."""
-    return make_client(engine.wsgi_app)
+    return make_client(create_api(engine))
 
 
 @pytest.fixture

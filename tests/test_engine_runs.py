@@ -14,6 +14,7 @@ from engine_helpers import make_client
 from engine_helpers import say
 from engine_helpers import wait_until
 
+from assistant.engine import create_api
 from assistant.engine import create_engine
 from assistant.engine.providers.base import Finish
 from assistant.engine.providers.base import ProviderError
@@ -57,7 +58,7 @@ def engine(make_engine):
 @pytest.fixture
 def client(engine):
     """Return a strict SDK client over the engine."""
-    return make_client(engine.wsgi_app)
+    return make_client(create_api(engine))
 
 
 @pytest.fixture
@@ -112,7 +113,7 @@ def test_create_and_poll_completes(client, thread, assistant):
 
 def test_plain_create_is_queued_and_poll_hint_sent(make_engine):
     engine = make_engine(poll_after_ms=25)
-    client = make_client(engine.wsgi_app)
+    client = make_client(create_api(engine))
     assistant = client.beta.assistants.create(model="demo")
     thread = client.beta.threads.create()
     say(client, thread, "hi")
@@ -202,7 +203,7 @@ def test_tool_outputs_must_cover_every_call(client, thread, assistant):
 def test_second_run_sees_the_first_runs_tool_call(make_engine):
     recorder = RecordingProvider()
     engine = make_engine(default_provider=recorder)
-    client = make_client(engine.wsgi_app)
+    client = make_client(create_api(engine))
     assistant = client.beta.assistants.create(model="gpt-test", tools=[TIME_TOOL])
     thread = client.beta.threads.create()
     say(client, thread, "what time is it?")
@@ -244,7 +245,7 @@ def test_busy_thread_refuses_messages_and_runs(client, thread, assistant):
 
 def test_additional_messages_and_instructions(make_engine):
     recorder = RecordingProvider()
-    client = make_client(make_engine(default_provider=recorder).wsgi_app)
+    client = make_client(create_api(make_engine(default_provider=recorder)))
     assistant = client.beta.assistants.create(model="m", instructions="Be brief.")
     thread = client.beta.threads.create()
     run = poll(
@@ -270,7 +271,7 @@ def test_additional_messages_and_instructions(make_engine):
 
 def test_cancel_mid_run_keeps_partial_message(make_engine):
     recorder = RecordingProvider(DemoProvider(delay_ms=100))
-    client = make_client(make_engine(default_provider=recorder).wsgi_app)
+    client = make_client(create_api(make_engine(default_provider=recorder)))
     assistant = client.beta.assistants.create(model="m")
     thread = client.beta.threads.create()
     say(client, thread, "please say a long and winding sentence for the room today")
@@ -294,7 +295,7 @@ def test_cancel_mid_run_keeps_partial_message(make_engine):
 
 
 def test_cancel_seen_mid_stream(make_engine):
-    client = make_client(make_engine(demo_delay_ms=50).wsgi_app)
+    client = make_client(create_api(make_engine(demo_delay_ms=50)))
     assistant = client.beta.assistants.create(model="demo")
     thread = client.beta.threads.create()
     say(client, thread, "a sentence long enough to take a while to stream out")
@@ -329,7 +330,7 @@ def test_cancel_waiting_run(client, thread, assistant):
 
 def test_unanswered_tool_call_expires(make_engine):
     # expires_at is in whole seconds: 3 s leaves at least 2 s to see requires_action
-    client = make_client(make_engine(run_expiry_s=3).wsgi_app)
+    client = make_client(create_api(make_engine(run_expiry_s=3)))
     assistant = client.beta.assistants.create(model="demo", tools=[TIME_TOOL])
     thread = client.beta.threads.create()
     say(client, thread, "what time is it?")
@@ -361,7 +362,7 @@ def test_provider_failure_fails_the_run(client, thread, assistant, use_stream):
 
 def test_unexpected_provider_exception_is_server_error(make_engine):
     failing = ScriptedProvider(TextDelta("partial "), RuntimeError("secret detail"))
-    client = make_client(make_engine(default_provider=failing).wsgi_app)
+    client = make_client(create_api(make_engine(default_provider=failing)))
     assistant = client.beta.assistants.create(model="m")
     thread = client.beta.threads.create()
     say(client, thread, "hi")
@@ -378,7 +379,7 @@ def test_unexpected_provider_exception_is_server_error(make_engine):
 
 def test_rate_limit_error_code_passes_through(make_engine):
     limited = ScriptedProvider(ProviderError("Slow down.", code="rate_limit_exceeded"))
-    client = make_client(make_engine(default_provider=limited).wsgi_app)
+    client = make_client(create_api(make_engine(default_provider=limited)))
     assistant = client.beta.assistants.create(model="m")
     thread = client.beta.threads.create()
     run = poll(client, thread, assistant)
@@ -387,7 +388,7 @@ def test_rate_limit_error_code_passes_through(make_engine):
 
 def test_max_tokens_makes_run_incomplete(make_engine):
     truncated = ScriptedProvider(TextDelta("cut "), Usage(5, 1), Finish("max_tokens"))
-    client = make_client(make_engine(default_provider=truncated).wsgi_app)
+    client = make_client(create_api(make_engine(default_provider=truncated)))
     assistant = client.beta.assistants.create(model="m")
     thread = client.beta.threads.create()
     run = poll(client, thread, assistant, max_completion_tokens=256)

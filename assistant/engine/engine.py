@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from assistant.statuses import CANCELLABLE_RUN_STATUSES
+
 from . import bodies
 from . import objects
 from . import validation as v
@@ -30,7 +32,7 @@ RunReply = tuple[dict[str, Any], Subscription | None]
 
 
 class Engine:
-    """An embedded Assistants API: a store, a run runner and two WSGI front doors."""
+    """The Assistants API over a store and a run runner (``create_api`` serves it)."""
 
     def __init__(
         self,
@@ -53,24 +55,6 @@ class Engine:
             lambda model: select_provider(model, default_provider, demo),
             spawn,
         )
-        self._wsgi_app: Callable | None = None
-
-    # Front doors --------------------------------------------------------------
-
-    @property
-    def wsgi_app(self) -> Callable:
-        """Return the WSGI app without authentication (for in-process clients)."""
-        if self._wsgi_app is None:
-            from .api import create_api
-
-            self._wsgi_app = create_api(self)
-        return self._wsgi_app
-
-    def http_app(self, api_key: str) -> Callable:
-        """Return a WSGI app that requires ``Authorization: Bearer <api_key>``."""
-        from .api import create_api
-
-        return create_api(self, api_key=api_key)
 
     def close(self) -> None:
         """Stop accepting work, cancel in-flight runs and close the store."""
@@ -299,7 +283,7 @@ class Engine:
         """Ask an active run to stop; it answers ``cancelling`` at once."""
         with self.lock:
             run = self.get_run(thread_id, run_id)
-            if run["status"] not in ("queued", "in_progress", "requires_action"):
+            if run["status"] not in CANCELLABLE_RUN_STATUSES:
                 raise EngineError(f"Cannot cancel run with status '{run['status']}'.")
             return self._cancel(run)
 

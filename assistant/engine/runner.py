@@ -170,12 +170,22 @@ class RunRunner:
     def _execution(self, run_id: str) -> RunExecution:
         """Return the execution state object of a run."""
         flag = self._cancel_flags.setdefault(run_id, threading.Event())
-        return RunExecution(self, run_id, flag)
+        return RunExecution(
+            run_id,
+            flag,
+            store=self.store,
+            lock=self.lock,
+            publisher=self,
+            provider_for=self.provider_for,
+        )
 
     def _execute(self, run_id: str) -> None:
         """Take a queued run to its next resting state."""
         try:
-            self._execution(run_id).execute()
+            execution = self._execution(run_id)
+            execution.execute()
+            if execution.waiting_until is not None:
+                self.schedule_expiry(run_id, execution.waiting_until)
         except Exception:
             # Even closing the run failed (the store is locked, say): end its
             # streams anyway, or their clients would wait forever.

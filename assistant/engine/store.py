@@ -26,6 +26,8 @@ from typing import TypeVar
 from filelock import FileLock
 from filelock import Timeout
 
+from assistant.statuses import ACTIVE_RUN_STATUSES
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -34,7 +36,6 @@ BUSY_TIMEOUT_S = 5.0
 IN_MEMORY = ("", ":memory:")
 
 KINDS = ("assistants", "threads", "messages", "runs", "steps")
-ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
 RESTART_ERROR = {
     "code": "server_error",
     "message": "The server restarted while this run was in progress.",
