@@ -26,7 +26,6 @@ from assistant.errors import AssistantError
 
 # The 400 a busy thread answers to a new run (the real API's wording).
 ACTIVE_RUN_REFUSAL = re.compile(r"already has an active run (run_[\w-]+)")
-TERMINAL_STATUSES = {"completed", "failed", "cancelled", "expired", "incomplete"}
 POLL_AFTER_HEADER = "openai-poll-after-ms"
 PAGE_SIZE = 100
 

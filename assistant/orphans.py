@@ -14,8 +14,8 @@ from typing import TypeVar
 
 from assistant.errors import AssistantError
 from assistant.gateway import ACTIVE_RUN_REFUSAL
-from assistant.gateway import TERMINAL_STATUSES
 from assistant.gateway import ThreadGateway
+from assistant.statuses import TERMINAL_RUN_STATUSES
 from assistant.watchdog import CANCEL_GRACE_S
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,6 @@ class OrphanGuard:
         deadline = time.monotonic() + CANCEL_GRACE_S
         while time.monotonic() < deadline:
             run = self.gateway.retrieve_run(self.thread_id, run_id)
-            if run.status in TERMINAL_STATUSES:
+            if run.status in TERMINAL_RUN_STATUSES:
                 return
             self._sleep(self._poll_interval_s)

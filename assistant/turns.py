@@ -32,10 +32,10 @@ from openai.types.beta.threads.run_submit_tool_outputs_params import ToolOutput
 from assistant import presentation
 from assistant.dispatch import run_tool_calls
 from assistant.errors import AssistantError
-from assistant.gateway import TERMINAL_STATUSES
 from assistant.gateway import Events
 from assistant.gateway import ThreadGateway
 from assistant.orphans import OrphanGuard
+from assistant.statuses import TERMINAL_RUN_STATUSES
 from assistant.tools import ToolRegistry
 from assistant.watchdog import Spawn
 from assistant.watchdog import Watchdog
@@ -148,7 +148,7 @@ class Turn:
         while True:  # the sample's do/while: wait, then look
             if run.status == "requires_action":
                 run = self._submit_tool_outputs(run)
-            if run.status in TERMINAL_STATUSES or self.watchdog.gave_up():
+            if run.status in TERMINAL_RUN_STATUSES or self.watchdog.gave_up():
                 return run
             self.setup.sleep(interval)
             run, hint_s = self.gateway.retrieve_run_with_hint(self.thread_id, run.id)
