@@ -20,6 +20,8 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from web import sse
+
 from . import validation as v
 from .engine import Engine
 from .engine import RunReply
@@ -177,9 +179,7 @@ def run_reply(reply: RunReply) -> Response:
     if subscription is None:
         return jsonify(run)
     return Response(
-        subscription.frames(),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        subscription.frames(), mimetype="text/event-stream", headers=sse.HEADERS
     )
 
 
