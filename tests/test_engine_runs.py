@@ -202,11 +202,13 @@ def test_busy_thread_refuses_messages_and_runs(client, thread, assistant):
     assert caught.value.body["message"] == (
         f"Can't add messages to {thread.id} while a run {run.id} is active."
     )
+    assert caught.value.code == "run_active"  # no need to parse the wording
     with pytest.raises(openai.BadRequestError) as caught:
         client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
     assert caught.value.body["message"] == (
         f"Thread {thread.id} already has an active run {run.id}."
     )
+    assert caught.value.code == "run_active"
 
 
 def test_additional_messages_and_instructions(make_engine):

@@ -252,6 +252,12 @@ def create_run(thread_id: str) -> Response:
     return run_reply(get_engine().create_run(thread_id, body()))
 
 
+@bp.get("/threads/<thread_id>/runs")
+def list_runs(thread_id: str) -> Response:
+    """List a thread's runs."""
+    return jsonify(get_engine().list_runs(thread_id, request.args))
+
+
 @bp.get("/threads/<thread_id>/runs/<run_id>")
 def get_run(thread_id: str, run_id: str) -> Response:
     """Retrieve a run, with a polling hint when configured."""
