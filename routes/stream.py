@@ -8,7 +8,6 @@ every member over Socket.IO.  ``Accept: text/event-stream`` gets SSE frames
 
 from __future__ import annotations
 
-import json
 import queue
 
 from flask import Blueprint
@@ -24,11 +23,12 @@ from sockets.turns import END
 from sockets.turns import StreamSink
 from sockets.validation import parse_message
 from sockets.validation import parse_register
+from web.sse import HEADERS as SSE_HEADERS
+from web.sse import frame as _frame
 
 bp = Blueprint("stream", __name__)
 
 KEEPALIVE_S = 15
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @bp.post("/stream")
@@ -112,11 +112,6 @@ def _sender(data: dict, *, registered: bool = False):
     room = rooms.open_room(fields["room"], address)
     with room.lock:
         return rooms.identify(room, fields), None
-
-
-def _frame(event: str, data: dict) -> str:
-    """Format one SSE frame."""
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
 def _items(sink: StreamSink):

@@ -7,21 +7,13 @@ import threading
 import httpx2
 import openai
 import pytest
-from engine_helpers import EventRecorder
 from engine_helpers import make_client
-from engine_helpers import raw_client
+from engine_helpers import stream_run
 from werkzeug.serving import make_server
 
 from assistant.engine import create_api
-from assistant.engine import create_engine
 
-
-@pytest.fixture
-def engine():
-    """Return an in-memory engine, closed after the test."""
-    engine = create_engine()
-    yield engine
-    engine.close()
+pytest_plugins = ["engine_fixtures"]
 
 
 @pytest.fixture
@@ -37,23 +29,12 @@ def base_url(engine):
     thread.join()
 
 
-@pytest.fixture
-def http(engine):
-    """Return a plain HTTP client over the unauthenticated WSGI app."""
-    with raw_client(create_api(engine)) as client:
-        yield client
-
-
 def test_streamed_turn_over_real_http(base_url):
     with openai.OpenAI(api_key="secret", base_url=base_url, max_retries=0) as client:
         assistant = client.beta.assistants.create(model="demo")
         thread = client.beta.threads.create()
         client.beta.threads.messages.create(thread.id, role="user", content="hi there")
-        handler = EventRecorder()
-        with client.beta.threads.runs.stream(
-            thread_id=thread.id, assistant_id=assistant.id, event_handler=handler
-        ) as events:
-            events.until_done()
+        handler = stream_run(client, thread, assistant)
     assert handler.current_run.status == "completed" and len(handler.deltas) > 2
 
 

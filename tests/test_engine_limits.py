@@ -7,11 +7,11 @@ import json
 import openai
 import pytest
 from engine_helpers import make_client
-from engine_helpers import raw_client
 
 from assistant.engine import create_api
-from assistant.engine import create_engine
 from assistant.engine.api import MAX_BODY_BYTES
+
+pytest_plugins = ["engine_fixtures"]
 
 LONE = "\\ud800"  # a JSON escape json.loads turns into an unpaired surrogate
 JSON = {"content-type": "application/json"}
@@ -22,24 +22,9 @@ TOO_LONG = (
 
 
 @pytest.fixture
-def engine():
-    """Return an in-memory engine, closed after the test."""
-    engine = create_engine()
-    yield engine
-    engine.close()
-
-
-@pytest.fixture
 def client(engine):
     """Return a strict SDK client over the engine."""
     return make_client(create_api(engine))
-
-
-@pytest.fixture
-def http(engine):
-    """Return a plain HTTP client over the engine (it sends bytes as they are)."""
-    with raw_client(create_api(engine)) as http:
-        yield http
 
 
 @pytest.fixture

@@ -8,15 +8,8 @@ from engine_helpers import make_client
 from engine_helpers import say
 
 from assistant.engine import create_api
-from assistant.engine import create_engine
 
-
-@pytest.fixture
-def engine():
-    """Return an in-memory engine, closed after the test."""
-    engine = create_engine()
-    yield engine
-    engine.close()
+pytest_plugins = ["engine_fixtures"]
 
 
 @pytest.fixture

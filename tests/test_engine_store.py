@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
-from engine_helpers import EventRecorder
 from engine_helpers import make_client
 from engine_helpers import say
+from engine_helpers import stream_run
 from engine_helpers import wait_until
 
 from assistant.engine import Engine
@@ -121,11 +121,7 @@ def test_every_sqlite_statement_runs_through_offload(tmp_path, monkeypatch):
         assistant = client.beta.assistants.create(model="demo")
         thread = client.beta.threads.create()
         say(client, thread, "hello from the pool")
-        handler = EventRecorder()
-        with client.beta.threads.runs.stream(
-            thread_id=thread.id, assistant_id=assistant.id, event_handler=handler
-        ) as events:
-            events.until_done()
+        handler = stream_run(client, thread, assistant)
         assert handler.current_run.status == "completed"
     finally:
         engine.close()

@@ -20,6 +20,8 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from web import sse
+
 from . import validation as v
 from .engine import Engine
 from .engine import RunReply
@@ -177,9 +179,7 @@ def run_reply(reply: RunReply) -> Response:
     if subscription is None:
         return jsonify(run)
     return Response(
-        subscription.frames(),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        subscription.frames(), mimetype="text/event-stream", headers=sse.HEADERS
     )
 
 
@@ -250,6 +250,12 @@ def get_message(thread_id: str, message_id: str) -> Response:
 def create_run(thread_id: str) -> Response:
     """Create a run: JSON ``queued`` at once, or its SSE stream."""
     return run_reply(get_engine().create_run(thread_id, body()))
+
+
+@bp.get("/threads/<thread_id>/runs")
+def list_runs(thread_id: str) -> Response:
+    """List a thread's runs."""
+    return jsonify(get_engine().list_runs(thread_id, request.args))
 
 
 @bp.get("/threads/<thread_id>/runs/<run_id>")

@@ -29,6 +29,10 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 RunReply = tuple[dict[str, Any], Subscription | None]
+# The error code of a refusal because the thread has an active run.  OpenAI sent
+# null there; clients that need to tell this refusal apart (the service finds an
+# orphaned run with it) read the code instead of parsing the wording.
+RUN_ACTIVE = "run_active"
 
 
 class Engine:
@@ -139,7 +143,8 @@ class Engine:
             if active:
                 raise EngineError(
                     f"Can't add messages to {thread_id} while a run {active['id']}"
-                    " is active."
+                    " is active.",
+                    code=RUN_ACTIVE,
                 )
             return self._insert_message(thread_id, fields)
 
@@ -203,7 +208,8 @@ class Engine:
             active = self._active_run(thread_id)
             if active:
                 raise EngineError(
-                    f"Thread {thread_id} already has an active run {active['id']}."
+                    f"Thread {thread_id} already has an active run {active['id']}.",
+                    code=RUN_ACTIVE,
                 )
             for message in extra_messages:
                 self._insert_message(thread_id, message)
@@ -239,6 +245,13 @@ class Engine:
         if run is None or run["thread_id"] != thread_id:
             raise not_found("run", run_id)
         return self.runner.expire_if_due(run)
+
+    def list_runs(self, thread_id: str, args: dict) -> dict[str, Any]:
+        """Return a page of a thread's runs, newest first by default."""
+        self.get_thread(thread_id)
+        page = self._page("runs", "run", args, {"thread_id": thread_id})
+        page["data"] = [self.runner.expire_if_due(run) for run in page["data"]]
+        return page
 
     def _active_run(self, thread_id: str) -> dict[str, Any] | None:
         """Return the thread's active run, after expiring it if overdue."""
