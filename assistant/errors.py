@@ -11,8 +11,7 @@ class AssistantError(Exception):
 
     ``backend_status`` and ``code`` keep what the backend itself answered (its HTTP
     status and error code, when it sent them), so code inside ``assistant/`` can act
-    on a refusal without seeing the SDK's exception classes; ``detail`` is the
-    backend's own wording, for decisions and logs, never for people.
+    on a refusal without seeing the SDK's exception classes.
     """
 
     def __init__(
@@ -23,7 +22,6 @@ class AssistantError(Exception):
         reason: str = "backend",
         backend_status: int | None = None,
         code: str | None = None,
-        detail: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -31,4 +29,3 @@ class AssistantError(Exception):
         self.reason = reason
         self.backend_status = backend_status
         self.code = code
-        self.detail = detail

@@ -8,7 +8,6 @@ so the turn code above never imports ``openai``'s exception classes.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterable
 from collections.abc import Iterator
 
@@ -24,8 +23,8 @@ from openai.types.beta.threads.run_submit_tool_outputs_params import ToolOutput
 from assistant import presentation
 from assistant.errors import AssistantError
 
-# The 400 a busy thread answers to a new run (the real API's wording).
-ACTIVE_RUN_REFUSAL = re.compile(r"already has an active run (run_[\w-]+)")
+# The code of the 400 a thread answers while a run holds it (a new run, a message).
+RUN_ACTIVE = "run_active"
 POLL_AFTER_HEADER = "openai-poll-after-ms"
 PAGE_SIZE = 100
 
@@ -128,6 +127,12 @@ class ThreadGateway:
         return self.client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
 
     @translate_errors()
+    def latest_run(self, thread_id: str) -> Run | None:
+        """Return the thread's newest run (its active one, if any), or None."""
+        page = self.client.beta.threads.runs.list(thread_id, limit=1)
+        return page.data[0] if page.data else None
+
+    @translate_errors()
     def retrieve_run_with_hint(self, thread_id: str, run_id: str) -> tuple[Run, float]:
         """Fetch a run and the server's ``openai-poll-after-ms`` hint (seconds)."""
         raw = self.client.beta.threads.runs.with_raw_response.retrieve(
@@ -192,11 +197,7 @@ def _translate(exc: openai.APIError) -> AssistantError:
         reason = "rejected"  # the request itself was refused; it will be again
     status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
     return AssistantError(
-        _describe(exc),
-        reason=reason,
-        backend_status=status,
-        code=exc.code,
-        detail=str(exc.message),
+        _describe(exc), reason=reason, backend_status=status, code=exc.code
     )
 
 
@@ -205,7 +206,7 @@ def _is_invalid_request(exc: openai.APIError) -> bool:
     a bad key, a missing thread or a busy thread are no fault of the messages)."""
     if not isinstance(exc, openai.APIStatusError):
         return False
-    busy_thread = ACTIVE_RUN_REFUSAL.search(str(exc.message)) is not None
+    busy_thread = exc.code == RUN_ACTIVE
     return exc.status_code in (400, 413, 422) and not busy_thread
 
 

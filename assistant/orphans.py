@@ -12,8 +12,10 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from openai.types.beta.threads import Run
+
 from assistant.errors import AssistantError
-from assistant.gateway import ACTIVE_RUN_REFUSAL
+from assistant.gateway import RUN_ACTIVE
 from assistant.gateway import ThreadGateway
 from assistant.statuses import TERMINAL_RUN_STATUSES
 from assistant.watchdog import CANCEL_GRACE_S
@@ -55,17 +57,16 @@ class OrphanGuard:
 
     def _orphan_behind(self, refusal: AssistantError) -> str | None:
         """Return the id of the orphaned run that caused ``refusal``, if one did."""
-        if refusal.backend_status != 400:
+        if refusal.code != RUN_ACTIVE:
             return None
-        found = ACTIVE_RUN_REFUSAL.search(refusal.detail)
-        if found is None or not self._is_orphan(found[1]):
+        run = self.gateway.latest_run(self.thread_id)  # one active run: the newest
+        if run is None or not self._is_orphan(run):
             return None
-        return found[1]
+        return run.id
 
-    def _is_orphan(self, run_id: str) -> bool:
+    def _is_orphan(self, run: Run) -> bool:
         """Tell whether a run was left waiting for tool outputs by an earlier life of
         this server (a live run of another process is never taken for one)."""
-        run = self.gateway.retrieve_run(self.thread_id, run_id)
         return run.status == "requires_action" and run.created_at < self.started_at
 
     def _cancel_and_settle(self, run_id: str) -> None:

@@ -89,3 +89,10 @@ def test_an_error_in_the_middle_of_a_stream_is_translated_too():
         with gateway_with(answer).stream_run("thread_1", "asst_1", [], "") as events:
             list(events)
     assert raised.value.message == "The assistant backend sent an unexpected answer."
+
+
+def test_a_thread_busy_with_a_run_is_no_fault_of_the_messages():
+    body = refusal("run_active", "Thread thread_1 already has an active run run_9.")
+    with pytest.raises(AssistantError) as raised:
+        gateway_answering(400, body).create_run("thread_1", "asst_1", [], "")
+    assert (raised.value.reason, raised.value.code) == ("backend", "run_active")
