@@ -28,7 +28,6 @@ from sockets.frames import init_frames
 log = logging.getLogger(__name__)
 
 OFFLOAD = "threadroom.offload"
-SPAWN = "threadroom.spawn"
 
 
 def on_error(exc: Exception) -> dict:
@@ -58,7 +57,6 @@ def init_sockets(
     server = socketio.server
     offload = offload_for(server.async_mode) if offload_for else call_here
     app.extensions[OFFLOAD] = offload
-    app.extensions[SPAWN] = server.start_background_task  # this async mode's tasks
     emitter = Emitter(
         lambda event, data, *, to, skip_sid=None: server.emit(
             event, data, to=to, skip_sid=skip_sid, namespace="/"
