@@ -183,10 +183,6 @@ class ThreadDirectory:
         rows = self._all("SELECT room, thread_id, data FROM open_turns")
         return [(room, thread_id, json.loads(data)) for room, thread_id, data in rows]
 
-    def close(self) -> None:
-        """Close the database."""
-        self._db.close()
-
 
 def _refuse_busy(exc: sqlite3.OperationalError) -> StoreBusy:
     """A store that stays locked past its timeout is a clear refusal, not a crash."""
