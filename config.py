@@ -72,6 +72,9 @@ class Config:
     MAX_MESSAGE_CHARS = _int("MAX_MESSAGE_CHARS", 4000)
     STREAM_MODE = _str("STREAM_MODE", "stream")  # "stream" or "mock"
     ROOM_BAN_S = _int("ROOM_BAN_S", 600)  # how long a removed person stays out
+    # "address": a tokenless POST /stream is the registered tab with that user id
+    # from the same client address (the original client's stream mode).
+    LEGACY_STREAM_SENDERS = _str("LEGACY_STREAM_SENDERS")
 
     # Limits (README "Limits").  Rates use the `limits` syntax, several windows
     # separated by ";": a burst and a sustained rate.

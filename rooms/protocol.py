@@ -190,7 +190,7 @@ class Emit(Protocol):
     """Send one event (the Socket.IO server's ``emit`` on the chat namespace)."""
 
     def __call__(
-        self, event: str, data: Any, *, to: str, skip_sid: str | None = None
+        self, event: str, data: Any, *, to: str, skip_sid: str | list[str] | None = None
     ) -> None: ...
 
 
@@ -208,9 +208,14 @@ class Emitter:
         """Tell a client who it is in the room it registered in."""
         self._emit("welcome", welcome, to=to)
 
-    def message_list(self, to: str, messages: list[ChatMessage]) -> None:
+    def message_list(
+        self,
+        to: str,
+        messages: list[ChatMessage],
+        skip_sid: str | list[str] | None = None,
+    ) -> None:
         """Send the history (to a joiner) or a new reply (to the room)."""
-        self._emit("message-list", messages, to=to)
+        self._emit("message-list", messages, to=to, skip_sid=skip_sid)
 
     def message(
         self, to: str, message: ChatMessage, skip_sid: str | None = None

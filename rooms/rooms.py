@@ -9,6 +9,7 @@ becomes one turn and a thread never has two runs at once.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import time
@@ -99,6 +100,7 @@ class Rooms:
         limits: Limits | None = None,
         state: RoomState | None = None,
         ban_s: int = 600,
+        legacy_stream_senders: bool = False,
     ) -> None:
         self._get_assistant = get_assistant
         self.directory = directory
@@ -111,6 +113,7 @@ class Rooms:
         self.stream_mode = stream_mode
         self.limits = limits or Limits()
         self.state: RoomState = state or MemoryState()
+        self.legacy_stream_senders = legacy_stream_senders
         self.owner = RoomOwner(
             directory,
             emitter,
@@ -173,7 +176,7 @@ class Rooms:
             if self.state.get(room.name) is not room:  # it expired just now
                 return self._register(sid, fields, address)
             self.ensure_thread(room)
-            member = self.identify(room, fields, sid)
+            member = self.identify(room, fields, sid, address)
             self.owner.settings(room, claimant=member.user_id)  # a new room: theirs
             self.owner.admit(room, member, fields["passcode"])
             # Every tab of this person, including this one registering again; an
@@ -182,7 +185,7 @@ class Rooms:
             if not same:
                 self._check_room_space(room)
             for tab in same:  # one person, one name, in every tab
-                renamed_tab = Member(tab.sid, member.user_id, member.name, room.name)
+                renamed_tab = dataclasses.replace(tab, name=member.name)
                 room.members[tab.sid] = renamed_tab
                 self.state.bind(renamed_tab)
             room.members[sid] = member
@@ -202,7 +205,9 @@ class Rooms:
                 retry_after=60,
             )
 
-    def identify(self, room: Room, fields: RegisterFields, sid: str = "") -> Member:
+    def identify(
+        self, room: Room, fields: RegisterFields, sid: str = "", address: str = ""
+    ) -> Member:
         """Decide who a registration (or an HTTP-only sender) is.
 
         Several tabs of one person share a ``user_id`` and a name.  Claiming a
@@ -217,9 +222,30 @@ class Rooms:
             user_id, known = uuid.uuid4().hex, False
         if not known:  # its token is handed out from now on
             self.directory.add_user(user_id)
-        return Member(
-            sid, user_id, _unique_name(room, fields["name"], user_id), room.name
-        )
+        name = _unique_name(room, fields["name"], user_id)
+        return Member(sid, user_id, name, room.name, address)
+
+    def legacy_sender(self, fields: RegisterFields, address: str) -> Member | None:
+        """Find the socket a tokenless ``POST /stream`` comes from, when
+        ``LEGACY_STREAM_SENDERS=address`` allows it: the original client registers
+        over Socket.IO, then posts its ``user_id`` without the token.  It is taken
+        for the registered tab with that ``user_id`` in that room from the same
+        client address (so it is not a second person, and its own message is not
+        echoed back to it); anything else stays a new person."""
+        if not self.legacy_stream_senders or fields["token"] or not address:
+            return None
+        room = self.state.get(fields["room"])
+        if room is None:
+            return None
+        with room.lock:
+            return next(
+                (
+                    m
+                    for m in room.members.values()
+                    if m.user_id == fields["user_id"] and m.address == address
+                ),
+                None,
+            )
 
     def _check_not_reserved(self, name: str) -> None:
         """Refuse a nickname that looks like the assistant's or the server's."""
@@ -318,7 +344,12 @@ class Rooms:
     # -- messages and turns --------------------------------------------------
 
     def submit(
-        self, member: Member, fields: MessageFields, *, sink: StreamSink | None = None
+        self,
+        member: Member,
+        fields: MessageFields,
+        *,
+        sink: StreamSink | None = None,
+        legacy: bool = False,
     ) -> Ack:
         """Accept a message from ``member``, tell the others, queue it for a turn.
 
@@ -338,7 +369,8 @@ class Rooms:
                 room.http_people[member.user_id] = member.name
             queued = room.worker_running
             room.unsaved.append(message)
-            room.pending.append(Pending(message, sink=sink))
+            skip = member.sid if legacy and member.sid else None
+            room.pending.append(Pending(message, sink=sink, reply_skip_sid=skip))
             waiting = [p.message["id"] for p in room.pending]
             start_worker = not room.worker_running
             room.worker_running = True

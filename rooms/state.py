@@ -33,6 +33,7 @@ class Member:
     user_id: str
     name: str
     room: str
+    address: str = ""  # the client address it registered from
 
     def public(self) -> PersonInfo:
         """Return what other people may see of this member."""
@@ -67,6 +68,9 @@ class Pending:
 
     message: ChatMessage
     sink: StreamSink | None = None  # the sender reads the reply over /stream
+    # A legacy /stream sender's own socket: it reads the reply from the stream, so
+    # the room's copy of the reply skips it (else it would show the reply twice).
+    reply_skip_sid: str | None = None
 
 
 @dataclass

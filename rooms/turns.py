@@ -207,7 +207,7 @@ class TurnRunner:
         )
         if sinks and not streaming:  # mock mode: replay the finished reply word by word
             self._replay(room, turn, sinks, result.messages)
-        self._deliver(room, turn, sinks, result)
+        self._deliver(room, turn, batch, sinks, result)
         return result.status
 
     def _replace(self, room: Room, reply: list[ChatMessage]) -> None:
@@ -254,7 +254,7 @@ class TurnRunner:
                 self._on_delta(room, turn, sinks, message["id"], word + tail)
                 self.sleep(0.02)
 
-    def _deliver(self, room, turn, sinks, result) -> None:
+    def _deliver(self, room, turn, batch: list[Pending], sinks, result) -> None:
         """Send the reply (even a partial one) and say why when it is not complete."""
         messages = result.messages
         stopped = turn.stopped_by is not None and result.status == "cancelled"
@@ -271,7 +271,8 @@ class TurnRunner:
             message["name"] = name
             room.assistant_ids.add(message["id"])
         if messages:
-            self.emitter.message_list(room.name, messages)
+            skip = [p.reply_skip_sid for p in batch if p.reply_skip_sid]
+            self.emitter.message_list(room.name, messages, skip_sid=skip or None)
         after = messages[-1]["id"] if messages else turn.record["after"]
         if stopped:
             stopper = turn.stopped_by.name

@@ -9,6 +9,7 @@ from routes.errors import init_errors
 from routes.export import bp as export_bp
 from routes.pages import bp as pages_bp
 from routes.stream import bp as stream_bp
+from web.cors import init_cors
 
 
 def init_routes(app: Flask) -> None:
@@ -19,4 +20,5 @@ def init_routes(app: Flask) -> None:
     app.register_blueprint(pages_bp)
     app.register_blueprint(stream_bp)
     app.register_blueprint(export_bp)
+    init_cors(app)
     init_errors(app)

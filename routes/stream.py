@@ -44,7 +44,8 @@ def stream():
     if member is None:
         return jsonify(error=error), 400
     sink = StreamSink()
-    ack = get_rooms(current_app).submit(member, fields, sink=sink)
+    legacy = bool(member.sid) and not request.headers.get("X-Socket-Id")
+    ack = get_rooms(current_app).submit(member, fields, sink=sink, legacy=legacy)
     if ack.get("duplicate"):
         return jsonify(error="This message was already sent."), 400
     # An HTTP-only client learns who it is here, and can later stop a reply with it.
@@ -109,6 +110,9 @@ def _sender(data: dict, *, registered: bool = False) -> tuple[Member | None, str
             return None, "Only people who registered in the room can do that."
         return Member("", fields["user_id"], fields["name"], fields["room"]), ""
     address = request.remote_addr or ""
+    legacy = rooms.legacy_sender(fields, address)
+    if legacy is not None:  # the original client's own tab (see Rooms.legacy_sender)
+        return legacy, ""
     if not rooms.token_valid(fields["user_id"], fields["token"]):
         rooms.limits.registration(address)  # a new identity, or a first post
     room = rooms.open_room(fields["room"], address)

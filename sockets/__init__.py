@@ -24,6 +24,7 @@ from rooms.rooms import Rooms
 from sockets.chat import ChatNamespace
 from sockets.frames import frame_options
 from sockets.frames import init_frames
+from web.cors import origin_check
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,10 @@ def init_sockets(
     socketio = SocketIO(
         app,
         async_mode=app.config["ASYNC_MODE"],
-        cors_allowed_origins=app.config["CORS_ALLOWED_ORIGINS"] or None,
+        # None: same-origin only; a list: those origins and the page's own.
+        cors_allowed_origins=origin_check(app.config["CORS_ALLOWED_ORIGINS"])
+        if app.config["CORS_ALLOWED_ORIGINS"]
+        else None,
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,
         max_http_buffer_size=64 * 1024,
         **frame_options(),  # every malformed frame is answered, not dropped
@@ -74,6 +78,7 @@ def init_sockets(
         stream_mode=app.config["STREAM_MODE"],
         limits=Limits(LimitSettings.from_config(app.config)),
         ban_s=app.config["ROOM_BAN_S"],
+        legacy_stream_senders=app.config["LEGACY_STREAM_SENDERS"] == "address",
     )
     app.extensions[EXTENSION] = rooms
     socketio.on_namespace(ChatNamespace(rooms, app.config["MAX_MESSAGE_CHARS"]))
