@@ -6,6 +6,7 @@ from flask import Flask
 
 from assistant.engine.jsonbounds import BoundedJSONProvider
 from routes.errors import init_errors
+from routes.ops import bp as ops_bp
 from routes.pages import bp as pages_bp
 from routes.stream import bp as stream_bp
 
@@ -17,4 +18,5 @@ def init_routes(app: Flask) -> None:
     app.json = BoundedJSONProvider(app)
     app.register_blueprint(pages_bp)
     app.register_blueprint(stream_bp)
+    app.register_blueprint(ops_bp)
     init_errors(app)

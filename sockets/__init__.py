@@ -8,6 +8,7 @@ from collections.abc import Callable
 from flask import Flask
 from flask_socketio import SocketIO
 
+from ops.setup import observe_turns
 from rooms.directory import ThreadDirectory
 from rooms.directory import call_here
 from rooms.limits import Limits
@@ -57,7 +58,9 @@ def init_sockets(app: Flask, offload_for: Callable[[str], Callable] | None = Non
         lambda: app.extensions["threadroom.assistant"],
         ThreadDirectory(app.config["ENGINE_DB"], offload),
         secret=app.config["SECRET_KEY"],
-        emit=lambda event, data, **kw: server.emit(event, data, namespace="/", **kw),
+        emit=observe_turns(  # the per-turn log line and metrics watch the room
+            app, lambda event, data, **kw: server.emit(event, data, namespace="/", **kw)
+        ),
         spawn=server.start_background_task,
         sleep=server.sleep,
         empty_room_ttl_s=app.config["EMPTY_ROOM_TTL_S"],

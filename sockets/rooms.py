@@ -107,6 +107,10 @@ class Rooms:
         self.limits.new_room(address)
         return self.room(name)
 
+    def open_count(self) -> int:
+        """Return how many rooms are open (for the operators' metrics)."""
+        return len(self._rooms)
+
     def existing_room(self, name: str) -> Room | None:
         """Return the room called ``name`` if it exists (without creating it)."""
         return self._rooms.get(name)
