@@ -38,11 +38,11 @@ from ops.proxy import init_proxy
 from ops.setup import init_observers
 from ops.setup import init_ops
 from rooms.directory import call_here
+from rooms.rooms import get_rooms
 from routes import init_routes
 from routes.security import init_security
-from sockets import get_rooms
+from sockets import get_socketio
 from sockets import init_sockets
-from sockets import socketio
 
 log = logging.getLogger("threadroom")
 
@@ -103,7 +103,7 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     :param assistant: an ``AssistantService`` to use instead of building one.
     """
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_mapping(Config.as_dict())
+    app.config.from_object(Config)
     if config:
         app.config.from_mapping(config)
     if not app.config["ENGINE_DB"]:
@@ -121,7 +121,7 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     # After the engine took its file lock: never mend another live process's rooms.
     get_rooms(app).recover()
     init_routes(app)
-    init_ops(app, get_rooms(app), socketio.server)
+    init_ops(app, get_rooms(app), get_socketio(app).server)
     init_security(app)  # it wraps Socket.IO and the /v1 mount as well
     app.wsgi_app = log_wsgi_errors(app.wsgi_app)  # type: ignore[method-assign]
     init_proxy(app)  # outermost: every layer sees the client's address and prefix

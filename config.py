@@ -39,7 +39,6 @@ def _list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in _str(name, default).split(",") if item.strip()]
 
 
-DEFAULT_OPENAI_MODEL = "gpt-5.4-mini"
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant taking part in a group chat. Several people share "
     "this conversation; each user message is tagged with the name of who wrote it. "
@@ -115,11 +114,6 @@ class Config:
     # Reverse proxies in front that set X-Forwarded-For/-Proto/-Host/-Prefix (0:
     # none; those headers are then ignored, since anyone could send them).
     TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
-
-    @classmethod
-    def as_dict(cls) -> dict:
-        """Return the settings as a plain mapping for ``app.config``."""
-        return {key: getattr(cls, key) for key in dir(cls) if key.isupper()}
 
 
 class ConfigError(ValueError):

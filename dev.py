@@ -3,9 +3,12 @@
 
     python3 dev.py run     # create .venv, install requirements, serve on the demo model
     python3 dev.py test    # create .venv, install dev requirements, lint, run tests
+    python3 dev.py lock    # recompile the lock files after a change to pyproject.toml
 
 The virtual environment is reused; requirements are reinstalled only when a
-requirements file changes (a hash of them is kept in .venv).
+requirements file changes (a hash of them is kept in .venv).  requirements.txt and
+requirements-dev.txt are lock files: every package, transitive ones too, pinned,
+compiled by pip-tools from the direct dependencies in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -61,7 +64,24 @@ def test(args: list[str]) -> int:
     return subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT)
 
 
-COMMANDS = {"run": run, "test": test}
+def lock(args: list[str]) -> int:
+    """Compile pyproject.toml's dependencies into the two lock files (extra
+    arguments go to pip-compile, e.g. ``--upgrade-package flask``)."""
+    ensure_venv("requirements-dev.txt")
+    compile_ = [str(PYTHON), "-m", "piptools", "compile", "-q", "--strip-extras"]
+    compile_ += ["--no-emit-index-url", "--no-emit-find-links", *args]
+    env = {**os.environ, "CUSTOM_COMPILE_COMMAND": "python3 dev.py lock"}
+    for extra, output in (
+        ([], "requirements.txt"),
+        (["--extra", "dev"], "requirements-dev.txt"),
+    ):
+        command = [*compile_, *extra, "-o", output, "pyproject.toml"]
+        if subprocess.call(command, cwd=ROOT, env=env):
+            return 1
+    return 0
+
+
+COMMANDS = {"run": run, "test": test, "lock": lock}
 
 
 def main() -> int:

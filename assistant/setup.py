@@ -33,11 +33,9 @@ DEFAULT_NAME = "Threadroom Assistant"
 
 def init_assistant(app: Flask, assistant: AssistantService | None = None) -> None:
     """Build (or take) the assistant service and, if configured, mount ``/v1``."""
-    from sockets import socketio  # the task spawner of the chosen async mode
-
     engine = None
     if assistant is None:
-        spawn = socketio.server.start_background_task  # this app's async mode
+        spawn = app.extensions["threadroom.spawn"]  # tasks of the app's async mode
         offload = app.extensions.get("threadroom.offload")  # SQLite off the loop
         hooks = app.extensions.get("threadroom.hooks", {})  # ops' counters
         assistant, engine = build_service(app.config, spawn, offload, **hooks)

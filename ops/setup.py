@@ -54,7 +54,7 @@ def init_ops(app: Flask, rooms, server) -> None:
         "Socket.IO connections to the chat namespace.",
         lambda: sum(1 for _ in server.manager.get_participants("/", None)),
     )
-    scrape.gauge("threadroom_rooms", "Rooms open in this process.", rooms.open_count)
+    scrape.gauge("threadroom_rooms", "Rooms open in this process.", rooms.state.count)
     scrape.counter(
         "threadroom_limit_refusals",
         "Actions refused by a limit (rates, queues, rooms, members, connections).",
