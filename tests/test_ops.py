@@ -19,6 +19,10 @@ from tests.conftest import wait_for
 from tests.fake_model_server import ErrorReply
 from tests.fake_model_server import FakeModelServer
 from tests.fake_model_server import error_response
+from tests.test_remote_mode import assistant_id  # noqa: F401 (fixtures)
+from tests.test_remote_mode import remote  # noqa: F401
+from tests.test_remote_mode import remote_app  # noqa: F401
+from tests.test_remote_mode import sdk  # noqa: F401
 
 KEY = "sk-ops-test-key-0123456789"
 
@@ -358,3 +362,45 @@ def test_a_call_past_its_deadline_says_so(model):
         list(provider.stream(request))
     provider.close()
     assert len(model.requests) == 1
+
+
+def test_readyz_is_503_when_the_store_does_not_answer(make_app):
+    app = make_app(READYZ_CACHE_S=0)
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    app.extensions["threadroom.engine"].close()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["store"].startswith(
+        "the conversation store did not answer"
+    )
+
+
+def test_readyz_checks_the_remote_assistants_server(request):
+    build = request.getfixturevalue("remote_app")  # a second Threadroom's /v1
+    client = build().test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["checks"] == {"assistants_server": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("refused", "could not connect to the Assistants server at 127.0.0.1:"),
+        ("no-such-assistant", "has no such assistant (HTTP 404). Check OPENAI_ASSIST"),
+    ],
+)
+def test_the_remote_check_names_what_is_wrong(model, where, expected):
+    from ops.readiness import remote_check
+
+    url = refused_url() if where == "refused" else model.url
+    check = remote_check(
+        {
+            "ASSISTANTS_BASE_URL": url,
+            "OPENAI_ASSISTANT_ID": "asst_missing",
+            "OPENAI_API_KEY": KEY,
+            "READYZ_TIMEOUT_S": 3,
+        }
+    )()
+    assert check.name == "assistants_server" and expected in check.problem
