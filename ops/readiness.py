@@ -163,7 +163,7 @@ def _status_problem(response, body, where: str, base_url: str, remote: bool) -> 
         path = "/assistants" if remote else "/models"
         hint = " It usually ends in /v1." if not base_url.endswith("/v1") else ""
         return (
-            f"{base_url} does not look like an OpenAI-compatible API "
+            f"{_safe(base_url)} does not look like an OpenAI-compatible API "
             f"(GET {path}: HTTP {status}). Check {setting}.{hint}"
         )
     return f"{where} failed (HTTP {status})."
@@ -194,6 +194,13 @@ def _where(base_url: str, what: str) -> str:
     return (
         f"the {what} at {host}:{parts.port}" if parts.port else f"the {what} at {host}"
     )
+
+
+def _safe(url: str) -> str:
+    """Return a URL without credentials or query, to show in a message."""
+    parts = urlsplit(url)
+    host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+    return f"{parts.scheme}://{host}{parts.path}"
 
 
 def _reason(exc: Exception) -> str:

@@ -404,3 +404,11 @@ def test_the_remote_check_names_what_is_wrong(model, where, expected):
         }
     )()
     assert check.name == "assistants_server" and expected in check.problem
+
+
+def test_readyz_never_shows_credentials_of_the_base_url(make_app, model):
+    with_password = model.url.replace("http://", "http://ops:hunter2@")
+    app = model_app(make_app, model, MODEL_BASE_URL=with_password.removesuffix("/v1"))
+    body = app.test_client().get("/readyz").get_data(as_text=True)
+    assert "It usually ends in /v1" in body
+    assert "hunter2" not in body and KEY not in body
