@@ -3,6 +3,7 @@
 
     python3 dev.py run     # create .venv, install requirements, serve on the demo model
     python3 dev.py test    # create .venv, install dev requirements, lint, run tests
+                           # (the page's JS unit tests too, when Node 20+ is installed)
     python3 dev.py lock    # recompile the lock files after a change to pyproject.toml
 
 The virtual environment is reused; requirements are reinstalled only when a
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -61,7 +63,30 @@ def test(args: list[str]) -> int:
     lint = subprocess.call([str(PYTHON), "-m", "ruff", "check", "."], cwd=ROOT)
     if lint:
         return lint
+    js = test_js()
+    if js:
+        return js
     return subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT)
+
+
+def test_js() -> int:
+    """Run the page's JS unit tests with Node's own runner, if Node 20+ is installed.
+
+    Only the tests need Node; the app serves the page's modules as they are.
+    """
+    node = shutil.which("node")
+    if node is None or node_major(node) < 20:
+        print("Skipped the JS unit tests (tests/js): install Node 20+ to run them.")
+        return 0
+    command = [node, "--test", "--test-reporter=spec", "tests/js/"]
+    return subprocess.call(command, cwd=ROOT)
+
+
+def node_major(node: str) -> int:
+    """Return the major version of ``node`` ("v20.20.2" is 20; 0 when unreadable)."""
+    done = subprocess.run([node, "--version"], capture_output=True, text=True)
+    major = done.stdout.strip().lstrip("v").split(".")[0]
+    return int(major) if major.isdigit() else 0
 
 
 def lock(args: list[str]) -> int:

@@ -13,10 +13,12 @@ from collections.abc import Mapping
 
 import openai
 from flask import Flask
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from assistant.client import embedded_client
 from assistant.client import remote_client
 from assistant.engine import create_engine
+from assistant.engine.api import create_api
 from assistant.errors import AssistantError
 from assistant.service import AssistantInfo
 from assistant.service import AssistantService
@@ -32,17 +34,24 @@ DEFAULT_NAME = "Threadroom Assistant"
 
 
 def init_assistant(app: Flask, assistant: AssistantService | None = None) -> None:
-    """Build (or take) the assistant service and, if configured, mount ``/v1``."""
+    """Build (or take) the assistant service and, if configured, mount ``/v1``.
+
+    Runs after Socket.IO is bound to ``app``: the engine spawns its run tasks with
+    that server's ``start_background_task``, so they follow the app's async mode.
+    """
     engine = None
     if assistant is None:
-        spawn = app.extensions["threadroom.spawn"]  # tasks of the app's async mode
+        # Flask-SocketIO's init_app files itself here; reading it from the app (not
+        # importing ``sockets``) keeps assistant/ free of the room's packages.
+        spawn = app.extensions["socketio"].server.start_background_task
         offload = app.extensions.get("threadroom.offload")  # SQLite off the loop
         hooks = app.extensions.get("threadroom.hooks", {})  # ops' counters
         assistant, engine = build_service(app.config, spawn, offload, **hooks)
     app.extensions[EXTENSION] = assistant
     app.extensions[ENGINE_EXTENSION] = engine
     if engine is not None and app.config["ENGINE_API_KEY"]:
-        mount_engine(app, engine.http_app(app.config["ENGINE_API_KEY"]))
+        api = create_api(engine, api_key=app.config["ENGINE_API_KEY"], prefix="")
+        mount_engine(app, api)
 
 
 def get_assistant(app: Flask) -> AssistantService:
@@ -119,7 +128,7 @@ def _embedded_backend(
         poll_after_ms=config["POLL_INTERVAL_MS"],
         offload=offload,
     )
-    client = embedded_client(engine.wsgi_app, event_hooks=hooks)
+    client = embedded_client(create_api(engine), event_hooks=hooks)
     backend = "demo" if provider is None else "openai"
     model = "demo" if provider is None else provider.model
     name = config["ASSISTANT_NAME"] or (DEMO_NAME if provider is None else DEFAULT_NAME)
@@ -162,13 +171,6 @@ def _sync_assistant(client: openai.OpenAI, name, model, config, tools):
     return client.beta.assistants.create(**settings)
 
 
-def mount_engine(app: Flask, engine_app: Callable) -> None:
-    """Serve the engine's Assistants API at ``/v1`` beside the app."""
-    inner = app.wsgi_app
-
-    def dispatch(environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        target = engine_app if path == "/v1" or path.startswith("/v1/") else inner
-        return target(environ, start_response)
-
-    app.wsgi_app = dispatch
+def mount_engine(app: Flask, engine_app: Flask) -> None:
+    """Serve the engine's Assistants API (built with ``prefix=""``) at ``/v1``."""
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/v1": engine_app})  # type: ignore[method-assign]

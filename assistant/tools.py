@@ -21,12 +21,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from assistant.engine.validation import JSON_TYPES
+from assistant.engine.validation import is_kind
+from assistant.timezones import zone_key
+
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-CATS_DIR = Path(__file__).resolve().parent.parent / "static" / "cats"
 CATS_URL = "/static/cats/"
 
 LOG_PREVIEW_CHARS = 200
@@ -135,16 +138,9 @@ def parse_arguments(arguments: str) -> dict[str, Any]:
     return args
 
 
-_JSON_TYPES: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    # bool is an int subclass in Python but not a number in JSON.
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "null": lambda v: v is None,
-}
+def has_json_type(value: Any, kind: str) -> bool:
+    """Tell whether a decoded JSON value has a schema type; unknown types pass."""
+    return kind not in JSON_TYPES or is_kind(value, kind)
 
 
 def validate_arguments(args: dict[str, Any], schema: dict[str, Any]) -> None:
@@ -165,7 +161,7 @@ def validate_value(key: str, value: Any, spec: dict[str, Any]) -> None:
     types = spec.get("type")
     if isinstance(types, str):
         types = [types]
-    if types and not any(_JSON_TYPES.get(t, lambda v: True)(value) for t in types):
+    if types and not any(has_json_type(value, t) for t in types):
         raise ToolError(f"Argument {key!r} must be of type {' or '.join(types)}.")
     if "enum" in spec and value not in spec["enum"]:
         allowed = ", ".join(json.dumps(v) for v in spec["enum"])
@@ -179,47 +175,10 @@ def utc_now() -> datetime:
 
 # --- get_current_time -------------------------------------------------------------
 
-# Names people type that are not (the last part of) an IANA zone name.
-CITY_ZONES = {
-    "beijing": "Asia/Shanghai",
-    "boston": "America/New_York",
-    "delhi": "Asia/Kolkata",
-    "new delhi": "Asia/Kolkata",
-    "mumbai": "Asia/Kolkata",
-    "bangalore": "Asia/Kolkata",
-    "washington": "America/New_York",
-    "miami": "America/New_York",
-    "san francisco": "America/Los_Angeles",
-    "seattle": "America/Los_Angeles",
-    "dallas": "America/Chicago",
-    "houston": "America/Chicago",
-    "munich": "Europe/Berlin",
-    "barcelona": "Europe/Madrid",
-    "milan": "Europe/Rome",
-    "osaka": "Asia/Tokyo",
-    "kyoto": "Asia/Tokyo",
-    "gmt": "Etc/GMT",
-    "utc": "UTC",
-    "z": "UTC",
-}
-
-
-@functools.cache
-def _zone_index() -> dict[str, str]:
-    """Map lower-cased zone names and their city parts to canonical IANA names."""
-    index: dict[str, str] = {}
-    for key in sorted(zoneinfo.available_timezones()):
-        city = key.rsplit("/", 1)[-1].replace("_", " ").lower()
-        index.setdefault(city, key)
-        index[key.lower()] = key
-    index.update(CITY_ZONES)
-    return index
-
 
 def resolve_zone(name: str) -> zoneinfo.ZoneInfo:
     """Return the zone for an IANA name, alias or city, case-insensitively."""
-    wanted = " ".join(name.replace("_", " ").split()).lower()
-    key = _zone_index().get(wanted) or _zone_index().get(name.strip().lower())
+    key = zone_key(name)
     try:
         return zoneinfo.ZoneInfo(key or name.strip())
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

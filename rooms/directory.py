@@ -5,26 +5,23 @@ The record keeps what the assistant's thread cannot: the system lines people rea
 (failures, who stopped a reply), notes on replies ("stopped by Bob", "interrupted"),
 and the turn in progress, so a restart can say that it cut a reply short.
 
-Every SQLite call goes through ``offload`` (a thread pool under eventlet or gevent):
-SQLite is C code the event loop cannot switch around, so a locked file must stall
-only the callers that need it, never every connection.
+Every SQLite call goes through ``offload`` (a thread pool under eventlet or gevent,
+see ``storage.sqlite``): a locked file must stall only the callers that need it,
+never every connection.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import threading
-from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
 from rooms.errors import StoreBusy
 from rooms.protocol import ReplyNote
-
-Offload = Callable[..., Any]
-BUSY_TIMEOUT_S = 5.0
+from storage.sqlite import Database
+from storage.sqlite import Offload
+from storage.sqlite import call_here
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS room_threads"
@@ -41,23 +38,12 @@ SCHEMA = (
 )
 
 
-def call_here(fn: Callable, *args: Any) -> Any:
-    """Run ``fn`` in the caller's thread (no event loop to protect)."""
-    return fn(*args)
-
-
 class ThreadDirectory:
     """Persist rooms' threads, handed-out user ids and the room record (SQLite;
     ``:memory:`` in tests)."""
 
     def __init__(self, path: str, offload: Offload = call_here) -> None:
-        if path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self._offload = offload
-        self._db = sqlite3.connect(
-            path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S
-        )
-        self._lock = threading.Lock()  # green under monkey-patching: taken here
+        self._db = Database(path, busy_error=_refuse_busy, offload=offload)
         for statement in SCHEMA:
             self._write(statement)
 
@@ -65,26 +51,15 @@ class ThreadDirectory:
 
     def _write(self, sql: str, args: tuple = ()) -> None:
         """Run a statement that changes something."""
-        self._run(self._db.execute, sql, args)
+        self._db.write((sql, args))
 
     def _one(self, sql: str, args: tuple = ()) -> tuple | None:
         """Return the first row of a query."""
-        return self._run(lambda: self._db.execute(sql, args).fetchone())
+        return self._db.row(sql, args)
 
     def _all(self, sql: str, args: tuple = ()) -> list[tuple]:
         """Return every row of a query."""
-        return self._run(lambda: self._db.execute(sql, args).fetchall())
-
-    def _run(self, fn: Callable, *args: Any) -> Any:
-        """Run one SQLite call through ``offload``; a store that stays locked past
-        its timeout is a clear refusal, not a crash."""
-        with self._lock:
-            try:
-                return self._offload(fn, *args)
-            except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
-                    raise StoreBusy() from exc
-                raise
+        return self._db.rows(sql, args)
 
     # -- rooms and people -----------------------------------------------------
 
@@ -177,5 +152,9 @@ class ThreadDirectory:
 
     def close(self) -> None:
         """Close the database."""
-        with self._lock:
-            self._db.close()
+        self._db.close()
+
+
+def _refuse_busy(exc: sqlite3.OperationalError) -> StoreBusy:
+    """A store that stays locked past its timeout is a clear refusal, not a crash."""
+    return StoreBusy()

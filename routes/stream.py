@@ -8,7 +8,6 @@ every member over Socket.IO.  ``Accept: text/event-stream`` gets SSE frames
 
 from __future__ import annotations
 
-import json
 import queue
 
 from flask import Blueprint
@@ -24,11 +23,12 @@ from rooms.rooms import get_rooms
 from rooms.state import END
 from rooms.state import Member
 from rooms.state import StreamSink
+from web.sse import HEADERS as SSE_HEADERS
+from web.sse import frame as _frame
 
 bp = Blueprint("stream", __name__)
 
 KEEPALIVE_S = 15
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @bp.post("/stream")
@@ -114,11 +114,6 @@ def _sender(data: dict, *, registered: bool = False) -> tuple[Member | None, str
     room = rooms.open_room(fields["room"], address)
     with room.lock:
         return rooms.identify(room, fields), ""
-
-
-def _frame(event: str, data: dict) -> str:
-    """Format one SSE frame."""
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
 def _items(sink: StreamSink):

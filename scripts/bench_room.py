@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app  # noqa: E402
 from assistant.client import embedded_client  # noqa: E402
+from assistant.engine import create_api  # noqa: E402
 
 
 def start_app(db_path: str, delay_ms: int):
@@ -51,10 +52,11 @@ def start_app(db_path: str, delay_ms: int):
     engine = app.extensions["threadroom.engine"]
     requests_seen: list[str] = []
     completed_at: dict[str, float] = {}
+    api = create_api(engine)
 
     def counting(environ, start_response):
         requests_seen.append(environ["REQUEST_METHOD"] + " " + environ["PATH_INFO"])
-        return engine.wsgi_app(environ, start_response)
+        return api(environ, start_response)
 
     original_update = engine.store.update
 

@@ -29,7 +29,6 @@ from sockets.frames import init_frames
 log = logging.getLogger(__name__)
 
 OFFLOAD = "threadroom.offload"
-SPAWN = "threadroom.spawn"
 
 
 def on_error(exc: Exception) -> dict:
@@ -59,7 +58,6 @@ def init_sockets(
     server = socketio.server
     offload = offload_for(server.async_mode) if offload_for else call_here
     app.extensions[OFFLOAD] = offload
-    app.extensions[SPAWN] = server.start_background_task  # this async mode's tasks
     emitter = Emitter(
         observe_turns(  # the per-turn log line and metrics watch what rooms are told
             app,

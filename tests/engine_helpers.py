@@ -57,6 +57,25 @@ def raw_client(wsgi_app: Callable) -> httpx2.Client:
     )
 
 
+def poll_run(client: openai.OpenAI, thread: Any, assistant: Any, **kwargs: Any) -> Any:
+    """Create a run and poll it to a resting state."""
+    return client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=10, **kwargs
+    )
+
+
+def stream_run(
+    client: openai.OpenAI, thread: Any, assistant: Any, **kwargs: Any
+) -> EventRecorder:
+    """Stream a run to its end and return the handler that recorded it."""
+    handler = EventRecorder()
+    with client.beta.threads.runs.stream(
+        thread_id=thread.id, assistant_id=assistant.id, event_handler=handler, **kwargs
+    ) as events:
+        events.until_done()
+    return handler
+
+
 def wait_until(condition: Callable[[], Any], timeout_s: float = 5.0) -> Any:
     """Poll ``condition`` until it is truthy, failing after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s

@@ -34,6 +34,8 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request
 from werkzeug.wrappers import Response
 
+from assistant.engine.api import mask_key
+
 COMPLETION_ID = "chatcmpl-fake"
 
 
@@ -386,7 +388,7 @@ def error_response(
 
 def invalid_key_response(sent_key: str) -> Response:
     """Return the 401 OpenAI gives for a wrong key (it echoes the key, masked)."""
-    masked = f"{sent_key[:3]}{'*' * 8}{sent_key[-4:]}" if sent_key else ""
+    masked = mask_key(sent_key)
     message = (
         f"Incorrect API key provided: {masked}. You can find your API key at "
         "https://platform.openai.com/account/api-keys."

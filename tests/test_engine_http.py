@@ -7,26 +7,21 @@ import threading
 import httpx2
 import openai
 import pytest
-from engine_helpers import EventRecorder
 from engine_helpers import make_client
-from engine_helpers import raw_client
+from engine_helpers import stream_run
 from werkzeug.serving import make_server
 
-from assistant.engine import create_engine
+from assistant.engine import create_api
 
-
-@pytest.fixture
-def engine():
-    """Return an in-memory engine, closed after the test."""
-    engine = create_engine()
-    yield engine
-    engine.close()
+pytest_plugins = ["engine_fixtures"]
 
 
 @pytest.fixture
 def base_url(engine):
-    """Serve ``engine.http_app("secret")`` on a free loopback port."""
-    server = make_server("127.0.0.1", 0, engine.http_app("secret"), threaded=True)
+    """Serve ``create_api(engine, api_key="secret")`` on a free loopback port."""
+    server = make_server(
+        "127.0.0.1", 0, create_api(engine, api_key="secret"), threaded=True
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}/v1"
@@ -34,23 +29,12 @@ def base_url(engine):
     thread.join()
 
 
-@pytest.fixture
-def http(engine):
-    """Return a plain HTTP client over the unauthenticated WSGI app."""
-    with raw_client(engine.wsgi_app) as client:
-        yield client
-
-
 def test_streamed_turn_over_real_http(base_url):
     with openai.OpenAI(api_key="secret", base_url=base_url, max_retries=0) as client:
         assistant = client.beta.assistants.create(model="demo")
         thread = client.beta.threads.create()
         client.beta.threads.messages.create(thread.id, role="user", content="hi there")
-        handler = EventRecorder()
-        with client.beta.threads.runs.stream(
-            thread_id=thread.id, assistant_id=assistant.id, event_handler=handler
-        ) as events:
-            events.until_done()
+        handler = stream_run(client, thread, assistant)
     assert handler.current_run.status == "completed" and len(handler.deltas) > 2
 
 
@@ -117,7 +101,7 @@ def test_unexpected_exception_is_json_500(engine, http, monkeypatch):
 
 
 def test_empty_body_cancel_is_accepted(engine, http):
-    client = make_client(engine.wsgi_app)
+    client = make_client(create_api(engine))
     assistant = client.beta.assistants.create(model="demo", tools=[])
     thread = client.beta.threads.create()
     run = client.beta.threads.runs.create(

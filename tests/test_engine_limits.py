@@ -7,10 +7,11 @@ import json
 import openai
 import pytest
 from engine_helpers import make_client
-from engine_helpers import raw_client
 
-from assistant.engine import create_engine
+from assistant.engine import create_api
 from assistant.engine.api import MAX_BODY_BYTES
+
+pytest_plugins = ["engine_fixtures"]
 
 LONE = "\\ud800"  # a JSON escape json.loads turns into an unpaired surrogate
 JSON = {"content-type": "application/json"}
@@ -21,24 +22,9 @@ TOO_LONG = (
 
 
 @pytest.fixture
-def engine():
-    """Return an in-memory engine, closed after the test."""
-    engine = create_engine()
-    yield engine
-    engine.close()
-
-
-@pytest.fixture
 def client(engine):
     """Return a strict SDK client over the engine."""
-    return make_client(engine.wsgi_app)
-
-
-@pytest.fixture
-def http(engine):
-    """Return a plain HTTP client over the engine (it sends bytes as they are)."""
-    with raw_client(engine.wsgi_app) as http:
-        yield http
+    return make_client(create_api(engine))
 
 
 @pytest.fixture
@@ -181,10 +167,11 @@ def test_an_oversized_body_is_a_json_413_not_retried(http):
 
 def test_the_sdk_sees_the_413_once(engine):
     requests = []
+    api = create_api(engine)
 
     def counting(environ, start_response):
         requests.append(environ["PATH_INFO"])
-        return engine.wsgi_app(environ, start_response)
+        return api(environ, start_response)
 
     client = make_client(counting)
     client = client.with_options(max_retries=2)

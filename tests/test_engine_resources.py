@@ -7,21 +7,15 @@ import pytest
 from engine_helpers import make_client
 from engine_helpers import say
 
-from assistant.engine import create_engine
+from assistant.engine import create_api
 
-
-@pytest.fixture
-def engine():
-    """Return an in-memory engine, closed after the test."""
-    engine = create_engine()
-    yield engine
-    engine.close()
+pytest_plugins = ["engine_fixtures"]
 
 
 @pytest.fixture
 def client(engine):
     """Return a strict SDK client over the engine."""
-    return make_client(engine.wsgi_app)
+    return make_client(create_api(engine))
 
 
 @pytest.fixture

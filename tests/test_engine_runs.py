@@ -11,15 +11,19 @@ from engine_helpers import EventRecorder
 from engine_helpers import RecordingProvider
 from engine_helpers import ScriptedProvider
 from engine_helpers import make_client
+from engine_helpers import poll_run
 from engine_helpers import say
+from engine_helpers import stream_run
 from engine_helpers import wait_until
 
-from assistant.engine import create_engine
+from assistant.engine import create_api
 from assistant.engine.providers.base import Finish
 from assistant.engine.providers.base import ProviderError
 from assistant.engine.providers.base import TextDelta
 from assistant.engine.providers.base import Usage
 from assistant.engine.providers.demo import DemoProvider
+
+pytest_plugins = ["engine_fixtures"]
 
 TEXT_ORDER = [
     "thread.run.created",
@@ -35,29 +39,9 @@ TOOL_ORDER = [*TEXT_ORDER[:5], "thread.run.step.delta"]
 
 
 @pytest.fixture
-def make_engine():
-    """Return a factory of engines, all closed after the test."""
-    engines = []
-
-    def make(**kwargs):
-        engines.append(create_engine(**kwargs))
-        return engines[-1]
-
-    yield make
-    for engine in engines:
-        engine.close()
-
-
-@pytest.fixture
-def engine(make_engine):
-    """Return an in-memory engine with an instant demo model."""
-    return make_engine()
-
-
-@pytest.fixture
 def client(engine):
     """Return a strict SDK client over the engine."""
-    return make_client(engine.wsgi_app)
+    return make_client(create_api(engine))
 
 
 @pytest.fixture
@@ -70,23 +54,6 @@ def assistant(client):
 def thread(client):
     """Return an empty thread."""
     return client.beta.threads.create()
-
-
-def poll(client, thread, assistant, **kwargs):
-    """Create a run and poll it to a resting state."""
-    return client.beta.threads.runs.create_and_poll(
-        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=10, **kwargs
-    )
-
-
-def stream(client, thread, assistant, **kwargs):
-    """Stream a run to its end and return the handler."""
-    handler = EventRecorder()
-    with client.beta.threads.runs.stream(
-        thread_id=thread.id, assistant_id=assistant.id, event_handler=handler, **kwargs
-    ) as events:
-        events.until_done()
-    return handler
 
 
 def reply_text(client, thread):
@@ -102,7 +69,7 @@ def reply_text(client, thread):
 def test_create_and_poll_completes(client, thread, assistant):
     say(client, thread, "hello", name="Bob")
     say(client, thread, "hi everyone")
-    run = poll(client, thread, assistant)
+    run = poll_run(client, thread, assistant)
     assert run.status == "completed" and run.usage.total_tokens > 0
     assert run.completed_at and run.expires_at is None
     text = reply_text(client, thread)
@@ -112,7 +79,7 @@ def test_create_and_poll_completes(client, thread, assistant):
 
 def test_plain_create_is_queued_and_poll_hint_sent(make_engine):
     engine = make_engine(poll_after_ms=25)
-    client = make_client(engine.wsgi_app)
+    client = make_client(create_api(engine))
     assistant = client.beta.assistants.create(model="demo")
     thread = client.beta.threads.create()
     say(client, thread, "hi")
@@ -131,7 +98,7 @@ def test_plain_create_is_queued_and_poll_hint_sent(make_engine):
 
 def test_stream_event_order_and_deltas(client, thread, assistant):
     say(client, thread, "tell me something nice")
-    handler = stream(client, thread, assistant)
+    handler = stream_run(client, thread, assistant)
     assert handler.events == [
         *TEXT_ORDER,
         *["thread.message.delta"] * len(handler.deltas),
@@ -144,7 +111,7 @@ def test_stream_event_order_and_deltas(client, thread, assistant):
 
 def test_tool_round_trip_streamed(client, thread, assistant):
     say(client, thread, "what time is it in Tokyo?")
-    first = stream(client, thread, assistant)
+    first = stream_run(client, thread, assistant)
     assert first.events[: len(TOOL_ORDER)] == TOOL_ORDER
     assert first.events[-1] == "thread.run.requires_action"
     run = first.current_run
@@ -173,7 +140,7 @@ def test_tool_round_trip_streamed(client, thread, assistant):
 
 def test_tool_round_trip_polled(client, thread, assistant):
     say(client, thread, "what is the current time?")
-    run = poll(client, thread, assistant)
+    run = poll_run(client, thread, assistant)
     assert run.status == "requires_action"
     call = run.required_action.submit_tool_outputs.tool_calls[0]
     done = client.beta.threads.runs.submit_tool_outputs_and_poll(
@@ -190,7 +157,7 @@ def test_tool_round_trip_polled(client, thread, assistant):
 
 def test_tool_outputs_must_cover_every_call(client, thread, assistant):
     say(client, thread, "what time is it?")
-    run = poll(client, thread, assistant)
+    run = poll_run(client, thread, assistant)
     with pytest.raises(openai.BadRequestError, match="Expected tool outputs"):
         client.beta.threads.runs.submit_tool_outputs(
             thread_id=thread.id,
@@ -202,11 +169,11 @@ def test_tool_outputs_must_cover_every_call(client, thread, assistant):
 def test_second_run_sees_the_first_runs_tool_call(make_engine):
     recorder = RecordingProvider()
     engine = make_engine(default_provider=recorder)
-    client = make_client(engine.wsgi_app)
+    client = make_client(create_api(engine))
     assistant = client.beta.assistants.create(model="gpt-test", tools=[TIME_TOOL])
     thread = client.beta.threads.create()
     say(client, thread, "what time is it?")
-    run = poll(client, thread, assistant)
+    run = poll_run(client, thread, assistant)
     call = run.required_action.submit_tool_outputs.tool_calls[0]
     client.beta.threads.runs.submit_tool_outputs_and_poll(
         thread_id=thread.id,
@@ -215,7 +182,7 @@ def test_second_run_sees_the_first_runs_tool_call(make_engine):
         poll_interval_ms=10,
     )
     say(client, thread, "thanks", name="Bob")
-    poll(client, thread, assistant)
+    poll_run(client, thread, assistant)
     turns = recorder.requests[-1].turns
     assert [t.role for t in turns] == ["user", "assistant", "tool", "assistant", "user"]
     assert turns[1].tool_calls[0].id == call.id and turns[2].tool_call_id == call.id
@@ -228,26 +195,28 @@ def test_second_run_sees_the_first_runs_tool_call(make_engine):
 
 def test_busy_thread_refuses_messages_and_runs(client, thread, assistant):
     say(client, thread, "what time is it?")
-    run = poll(client, thread, assistant)
+    run = poll_run(client, thread, assistant)
     assert run.status == "requires_action"
     with pytest.raises(openai.BadRequestError) as caught:
         say(client, thread, "me too")
     assert caught.value.body["message"] == (
         f"Can't add messages to {thread.id} while a run {run.id} is active."
     )
+    assert caught.value.code == "run_active"  # no need to parse the wording
     with pytest.raises(openai.BadRequestError) as caught:
         client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
     assert caught.value.body["message"] == (
         f"Thread {thread.id} already has an active run {run.id}."
     )
+    assert caught.value.code == "run_active"
 
 
 def test_additional_messages_and_instructions(make_engine):
     recorder = RecordingProvider()
-    client = make_client(make_engine(default_provider=recorder).wsgi_app)
+    client = make_client(create_api(make_engine(default_provider=recorder)))
     assistant = client.beta.assistants.create(model="m", instructions="Be brief.")
     thread = client.beta.threads.create()
-    run = poll(
+    run = poll_run(
         client,
         thread,
         assistant,
@@ -270,7 +239,7 @@ def test_additional_messages_and_instructions(make_engine):
 
 def test_cancel_mid_run_keeps_partial_message(make_engine):
     recorder = RecordingProvider(DemoProvider(delay_ms=100))
-    client = make_client(make_engine(default_provider=recorder).wsgi_app)
+    client = make_client(create_api(make_engine(default_provider=recorder)))
     assistant = client.beta.assistants.create(model="m")
     thread = client.beta.threads.create()
     say(client, thread, "please say a long and winding sentence for the room today")
@@ -294,7 +263,7 @@ def test_cancel_mid_run_keeps_partial_message(make_engine):
 
 
 def test_cancel_seen_mid_stream(make_engine):
-    client = make_client(make_engine(demo_delay_ms=50).wsgi_app)
+    client = make_client(create_api(make_engine(demo_delay_ms=50)))
     assistant = client.beta.assistants.create(model="demo")
     thread = client.beta.threads.create()
     say(client, thread, "a sentence long enough to take a while to stream out")
@@ -318,7 +287,7 @@ def test_cancel_seen_mid_stream(make_engine):
 
 def test_cancel_waiting_run(client, thread, assistant):
     say(client, thread, "what time is it?")
-    run = poll(client, thread, assistant)
+    run = poll_run(client, thread, assistant)
     client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
     final = client.beta.threads.runs.poll(
         run.id, thread_id=thread.id, poll_interval_ms=10
@@ -329,11 +298,11 @@ def test_cancel_waiting_run(client, thread, assistant):
 
 def test_unanswered_tool_call_expires(make_engine):
     # expires_at is in whole seconds: 3 s leaves at least 2 s to see requires_action
-    client = make_client(make_engine(run_expiry_s=3).wsgi_app)
+    client = make_client(create_api(make_engine(run_expiry_s=3)))
     assistant = client.beta.assistants.create(model="demo", tools=[TIME_TOOL])
     thread = client.beta.threads.create()
     say(client, thread, "what time is it?")
-    run = poll(client, thread, assistant)
+    run = poll_run(client, thread, assistant)
     assert run.status == "requires_action"
 
     def status():
@@ -347,11 +316,11 @@ def test_unanswered_tool_call_expires(make_engine):
 def test_provider_failure_fails_the_run(client, thread, assistant, use_stream):
     say(client, thread, "please fail")
     if use_stream:
-        handler = stream(client, thread, assistant)
+        handler = stream_run(client, thread, assistant)
         assert handler.events[-1] == "thread.run.failed"
         run = handler.current_run
     else:
-        run = poll(client, thread, assistant)
+        run = poll_run(client, thread, assistant)
     assert run.status == "failed" and run.failed_at
     assert (run.last_error.code, run.last_error.message) == (
         "server_error",
@@ -361,11 +330,11 @@ def test_provider_failure_fails_the_run(client, thread, assistant, use_stream):
 
 def test_unexpected_provider_exception_is_server_error(make_engine):
     failing = ScriptedProvider(TextDelta("partial "), RuntimeError("secret detail"))
-    client = make_client(make_engine(default_provider=failing).wsgi_app)
+    client = make_client(create_api(make_engine(default_provider=failing)))
     assistant = client.beta.assistants.create(model="m")
     thread = client.beta.threads.create()
     say(client, thread, "hi")
-    handler = stream(client, thread, assistant)
+    handler = stream_run(client, thread, assistant)
     assert handler.events[-2:] == ["thread.run.step.failed", "thread.run.failed"]
     assert "secret" not in handler.current_run.last_error.message
     message = client.beta.threads.messages.list(thread.id).data[0]
@@ -378,19 +347,19 @@ def test_unexpected_provider_exception_is_server_error(make_engine):
 
 def test_rate_limit_error_code_passes_through(make_engine):
     limited = ScriptedProvider(ProviderError("Slow down.", code="rate_limit_exceeded"))
-    client = make_client(make_engine(default_provider=limited).wsgi_app)
+    client = make_client(create_api(make_engine(default_provider=limited)))
     assistant = client.beta.assistants.create(model="m")
     thread = client.beta.threads.create()
-    run = poll(client, thread, assistant)
+    run = poll_run(client, thread, assistant)
     assert (run.status, run.last_error.code) == ("failed", "rate_limit_exceeded")
 
 
 def test_max_tokens_makes_run_incomplete(make_engine):
     truncated = ScriptedProvider(TextDelta("cut "), Usage(5, 1), Finish("max_tokens"))
-    client = make_client(make_engine(default_provider=truncated).wsgi_app)
+    client = make_client(create_api(make_engine(default_provider=truncated)))
     assistant = client.beta.assistants.create(model="m")
     thread = client.beta.threads.create()
-    run = poll(client, thread, assistant, max_completion_tokens=256)
+    run = poll_run(client, thread, assistant, max_completion_tokens=256)
     assert run.status == "incomplete" and run.max_completion_tokens == 256
     assert run.incomplete_details.reason == "max_completion_tokens"
     assert run.usage.total_tokens == 6
@@ -400,5 +369,5 @@ def test_max_tokens_makes_run_incomplete(make_engine):
 
 def test_delete_thread_cancels_its_active_run(client, thread, assistant):
     say(client, thread, "what time is it?")
-    poll(client, thread, assistant)
+    poll_run(client, thread, assistant)
     assert client.beta.threads.delete(thread.id).deleted

@@ -12,13 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
-from engine_helpers import EventRecorder
 from engine_helpers import make_client
 from engine_helpers import say
+from engine_helpers import stream_run
 from engine_helpers import wait_until
 
 from assistant.engine import Engine
 from assistant.engine import StoreInUseError
+from assistant.engine import create_api
 from assistant.engine import create_engine
 from assistant.engine import objects
 from assistant.engine.providers.base import TextDelta
@@ -29,7 +30,7 @@ from tests.live_server import ROOT
 def test_restart_keeps_data_and_fails_in_flight_runs(tmp_path):
     db = str(tmp_path / "nested" / "engine.sqlite3")
     engine = create_engine(db_path=db)
-    client = make_client(engine.wsgi_app)
+    client = make_client(create_api(engine))
     assistant = client.beta.assistants.create(model="demo", name="Keeper")
     thread = client.beta.threads.create(metadata={"room": "r"})
     client.beta.threads.messages.create(thread.id, role="user", content="remember me")
@@ -40,7 +41,7 @@ def test_restart_keeps_data_and_fails_in_flight_runs(tmp_path):
     in_flight = crash_with_running_run(db, thread.id, assistant.id)
 
     engine = create_engine(db_path=db)
-    client = make_client(engine.wsgi_app)
+    client = make_client(create_api(engine))
     try:
         assert client.beta.assistants.retrieve(assistant.id).name == "Keeper"
         assert client.beta.threads.retrieve(thread.id).metadata == {"room": "r"}
@@ -116,15 +117,11 @@ def test_every_sqlite_statement_runs_through_offload(tmp_path, monkeypatch):
     offload = PoolOffload()
     engine = create_engine(db_path=str(tmp_path / "e.sqlite3"), offload=offload)
     try:
-        client = make_client(engine.wsgi_app)
+        client = make_client(create_api(engine))
         assistant = client.beta.assistants.create(model="demo")
         thread = client.beta.threads.create()
         say(client, thread, "hello from the pool")
-        handler = EventRecorder()
-        with client.beta.threads.runs.stream(
-            thread_id=thread.id, assistant_id=assistant.id, event_handler=handler
-        ) as events:
-            events.until_done()
+        handler = stream_run(client, thread, assistant)
         assert handler.current_run.status == "completed"
     finally:
         engine.close()
@@ -136,7 +133,7 @@ def test_every_sqlite_statement_runs_through_offload(tmp_path, monkeypatch):
 def test_a_locked_store_answers_503_store_busy_then_works(tmp_path):
     db = str(tmp_path / "engine.sqlite3")
     engine = Engine(Store(db, busy_timeout_s=0.1))
-    client = make_client(engine.wsgi_app)
+    client = make_client(create_api(engine))
     thread = client.beta.threads.create()
     other = sqlite3.connect(db, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")  # another process's long write, say
@@ -165,7 +162,7 @@ def test_a_run_whose_store_locks_mid_reply_still_ends_its_stream(tmp_path):
     db = str(tmp_path / "engine.sqlite3")
     gate = threading.Event()
     engine = Engine(Store(db, busy_timeout_s=0.1), default_provider=Gated(gate))
-    client = make_client(engine.wsgi_app)
+    client = make_client(create_api(engine))
     assistant = client.beta.assistants.create(model="gated")
     thread = client.beta.threads.create()
     say(client, thread, "hi")
@@ -219,7 +216,7 @@ def test_the_growing_reply_is_saved_about_once_a_second(monkeypatch):
         "update",
         lambda kind, obj: writes.append(kind) or update(kind, obj),
     )
-    client = make_client(engine.wsgi_app)
+    client = make_client(create_api(engine))
     try:
         assistant = client.beta.assistants.create(model="gated")
         thread = client.beta.threads.create()
@@ -267,7 +264,7 @@ def test_recovery_keeps_the_saved_text_of_an_interrupted_reply(tmp_path):
 
     engine = create_engine(db_path=db)
     try:
-        client = make_client(engine.wsgi_app)
+        client = make_client(create_api(engine))
         kept = client.beta.threads.messages.retrieve(
             reply["id"], thread_id=thread["id"]
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from assistant.client import embedded_client
+from assistant.engine import create_api
 from tests.conftest import Person
 
 TWO_SECOND_RUN = {"DEMO_DELAY_MS": 160, "POLL_INTERVAL_MS": 250}
@@ -19,10 +20,11 @@ def count_engine_requests(app) -> list[str]:
     """Route the service's SDK client through a counter; return the request log."""
     engine = app.extensions["threadroom.engine"]
     seen: list[str] = []
+    api = create_api(engine)
 
     def counting(environ, start_response):
         seen.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
-        return engine.wsgi_app(environ, start_response)
+        return api(environ, start_response)
 
     app.extensions["threadroom.assistant"].client = embedded_client(counting)
     return seen

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING
 from typing import Any
 
 from flask import Blueprint
@@ -21,18 +20,18 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from web import sse
+
 from . import validation as v
+from .engine import Engine
+from .engine import RunReply
 from .errors import EngineError
 from .jsonbounds import BoundedJSONProvider
 from .store import StoreBusyError
 
-if TYPE_CHECKING:
-    from .engine import Engine
-    from .engine import RunReply
-
 log = logging.getLogger(__name__)
 
-bp = Blueprint("assistants_api", __name__, url_prefix="/v1")
+bp = Blueprint("assistants_api", __name__)
 
 SERVER_ERROR = (
     "The server had an error processing your request. Sorry about that! You can retry"
@@ -52,14 +51,20 @@ NO_KEY = (
 )
 
 
-def create_api(engine: Engine, api_key: str | None = None) -> Flask:
-    """Create the WSGI app over ``engine``; with ``api_key``, require it as Bearer."""
+def create_api(
+    engine: Engine, api_key: str | None = None, *, prefix: str = "/v1"
+) -> Flask:
+    """Create the WSGI app over ``engine``; with ``api_key``, require it as Bearer.
+
+    :param prefix: where the routes start; ``""`` for an app mounted at ``/v1`` by a
+        dispatcher (which moves ``/v1`` into ``SCRIPT_NAME``).
+    """
     app = Flask(__name__)
     app.json = BoundedJSONProvider(app)  # too deep: "could not parse", not a 500
     app.extensions["assistants_engine"] = engine
     app.config["ENGINE_API_KEY"] = api_key
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.register_blueprint(bp)
+    app.register_blueprint(bp, url_prefix=prefix)
     app.register_error_handler(EngineError, engine_error)
     app.register_error_handler(StoreBusyError, store_busy)
     app.register_error_handler(RequestEntityTooLarge, too_large)
@@ -95,7 +100,8 @@ def http_error(error: HTTPException) -> Response:
     """Answer routing errors (404, 405, …) with JSON instead of HTML."""
     message = error.description or error.name
     if error.code == 404:
-        message = f"Invalid URL ({request.method} {request.path})"
+        path = request.script_root + request.path  # the /v1 of a mounted app too
+        message = f"Invalid URL ({request.method} {path})"
     return error_response(EngineError(message, status=error.code or 500))
 
 
@@ -173,9 +179,7 @@ def run_reply(reply: RunReply) -> Response:
     if subscription is None:
         return jsonify(run)
     return Response(
-        subscription.frames(),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        subscription.frames(), mimetype="text/event-stream", headers=sse.HEADERS
     )
 
 
@@ -246,6 +250,12 @@ def get_message(thread_id: str, message_id: str) -> Response:
 def create_run(thread_id: str) -> Response:
     """Create a run: JSON ``queued`` at once, or its SSE stream."""
     return run_reply(get_engine().create_run(thread_id, body()))
+
+
+@bp.get("/threads/<thread_id>/runs")
+def list_runs(thread_id: str) -> Response:
+    """List a thread's runs."""
+    return jsonify(get_engine().list_runs(thread_id, request.args))
 
 
 @bp.get("/threads/<thread_id>/runs/<run_id>")

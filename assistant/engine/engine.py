@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from assistant.statuses import CANCELLABLE_RUN_STATUSES
+
 from . import bodies
 from . import objects
 from . import validation as v
@@ -27,10 +29,14 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 RunReply = tuple[dict[str, Any], Subscription | None]
+# The error code of a refusal because the thread has an active run.  OpenAI sent
+# null there; clients that need to tell this refusal apart (the service finds an
+# orphaned run with it) read the code instead of parsing the wording.
+RUN_ACTIVE = "run_active"
 
 
 class Engine:
-    """An embedded Assistants API: a store, a run runner and two WSGI front doors."""
+    """The Assistants API over a store and a run runner (``create_api`` serves it)."""
 
     def __init__(
         self,
@@ -53,24 +59,6 @@ class Engine:
             lambda model: select_provider(model, default_provider, demo),
             spawn,
         )
-        self._wsgi_app: Callable | None = None
-
-    # Front doors --------------------------------------------------------------
-
-    @property
-    def wsgi_app(self) -> Callable:
-        """Return the WSGI app without authentication (for in-process clients)."""
-        if self._wsgi_app is None:
-            from .api import create_api
-
-            self._wsgi_app = create_api(self)
-        return self._wsgi_app
-
-    def http_app(self, api_key: str) -> Callable:
-        """Return a WSGI app that requires ``Authorization: Bearer <api_key>``."""
-        from .api import create_api
-
-        return create_api(self, api_key=api_key)
 
     def close(self) -> None:
         """Stop accepting work, cancel in-flight runs and close the store."""
@@ -155,7 +143,8 @@ class Engine:
             if active:
                 raise EngineError(
                     f"Can't add messages to {thread_id} while a run {active['id']}"
-                    " is active."
+                    " is active.",
+                    code=RUN_ACTIVE,
                 )
             return self._insert_message(thread_id, fields)
 
@@ -219,7 +208,8 @@ class Engine:
             active = self._active_run(thread_id)
             if active:
                 raise EngineError(
-                    f"Thread {thread_id} already has an active run {active['id']}."
+                    f"Thread {thread_id} already has an active run {active['id']}.",
+                    code=RUN_ACTIVE,
                 )
             for message in extra_messages:
                 self._insert_message(thread_id, message)
@@ -255,6 +245,13 @@ class Engine:
         if run is None or run["thread_id"] != thread_id:
             raise not_found("run", run_id)
         return self.runner.expire_if_due(run)
+
+    def list_runs(self, thread_id: str, args: dict) -> dict[str, Any]:
+        """Return a page of a thread's runs, newest first by default."""
+        self.get_thread(thread_id)
+        page = self._page("runs", "run", args, {"thread_id": thread_id})
+        page["data"] = [self.runner.expire_if_due(run) for run in page["data"]]
+        return page
 
     def _active_run(self, thread_id: str) -> dict[str, Any] | None:
         """Return the thread's active run, after expiring it if overdue."""
@@ -299,7 +296,7 @@ class Engine:
         """Ask an active run to stop; it answers ``cancelling`` at once."""
         with self.lock:
             run = self.get_run(thread_id, run_id)
-            if run["status"] not in ("queued", "in_progress", "requires_action"):
+            if run["status"] not in CANCELLABLE_RUN_STATUSES:
                 raise EngineError(f"Cannot cancel run with status '{run['status']}'.")
             return self._cancel(run)
 

@@ -10,20 +10,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 from typing import Any
+from typing import Protocol
 
 from . import objects
 from .history import build_request
 from .providers.base import Finish
+from .providers.base import Provider
 from .providers.base import ProviderError
 from .providers.base import TextDelta
 from .providers.base import ToolCallDelta
 from .providers.base import Usage
+from .store import Store
 from .store import StoreBusyError
-
-if TYPE_CHECKING:
-    from .runner import RunRunner
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,35 @@ class Cancelled(Exception):
     """The run was cancelled while it executed."""
 
 
-class RunExecution:
-    """The in-memory state of one execution of a run."""
+class Publisher(Protocol):
+    """Where an execution sends its run's wire events (``done`` ends a stream)."""
 
-    def __init__(self, runner: RunRunner, run_id: str, cancel: threading.Event) -> None:
-        self.runner = runner
-        self.store = runner.store
-        self.lock = runner.lock
+    def publish(self, run_id: str, event: str, data: Any) -> None:
+        """Deliver one event of ``run_id`` to whoever listens."""
+        ...
+
+
+class RunExecution:
+    """The in-memory state of one execution of a run.
+
+    :param lock: the engine's lock, held around every check-and-change of the run.
+    :param provider_for: returns the model provider for a run's ``model``.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        cancel: threading.Event,
+        *,
+        store: Store,
+        lock: threading.RLock,
+        publisher: Publisher,
+        provider_for: Callable[[str], Provider],
+    ) -> None:
+        self.store = store
+        self.lock = lock
+        self.publisher = publisher
+        self.provider_for = provider_for
         self.run_id = run_id
         self.cancel = cancel
         self.run: dict[str, Any] = {}
@@ -59,7 +81,11 @@ class RunExecution:
     # Entry points -------------------------------------------------------------
 
     def execute(self) -> None:
-        """Run the model once and settle the run, whatever happens."""
+        """Run the model once and settle the run, whatever happens.
+
+        Afterwards ``waiting_until`` tells when a run left waiting for tool outputs
+        expires; the caller schedules that.
+        """
         try:
             if self._begin():
                 self._call_model()
@@ -71,6 +97,13 @@ class RunExecution:
         except Exception:
             log.exception("Run %s failed in the provider", self.run_id)
             self._close_failed("server_error", GENERIC_FAILURE)
+
+    @property
+    def waiting_until(self) -> int | None:
+        """Return ``expires_at`` when the run now waits for tool outputs, else None."""
+        if self.run.get("status") == "requires_action":
+            return self.run["expires_at"]
+        return None
 
     def finish_cancel(self) -> None:
         """Close a run cancelled while it waited for tool outputs."""
@@ -89,7 +122,7 @@ class RunExecution:
             self._save_step("thread.run.step.expired")
         self.run.update(status="expired", required_action=None)
         self._save_run("thread.run.expired")
-        self.runner.publish(self.run_id, "done", None)
+        self.publisher.publish(self.run_id, "done", None)
         return self.run
 
     # Steps of execute ---------------------------------------------------------
@@ -110,7 +143,7 @@ class RunExecution:
         """Move the run to ``in_progress``; False when it vanished meanwhile."""
         with self.lock:
             if not self._load():
-                self.runner.publish(self.run_id, "done", None)
+                self.publisher.publish(self.run_id, "done", None)
                 return False
             if self.cancel.is_set() or self.run["status"] == "cancelling":
                 raise Cancelled
@@ -123,7 +156,7 @@ class RunExecution:
         """Stream the provider's events into the run, stopping at a cancel."""
         with self.lock:
             request = build_request(self.store, self.run)
-        provider = self.runner.provider_for(self.run["model"])
+        provider = self.provider_for(self.run["model"])
         events = iter(provider.stream(request))
         try:
             for event in events:
@@ -163,7 +196,7 @@ class RunExecution:
         if first:
             piece["annotations"] = []
         delta = {"content": [{"index": 0, "type": "text", "text": piece}]}
-        self.runner.publish(
+        self.publisher.publish(
             self.run_id,
             "thread.message.delta",
             {
@@ -205,8 +238,8 @@ class RunExecution:
             }
             self._open_step(details)
             self.store.insert("messages", message)
-            self.runner.publish(self.run_id, "thread.message.created", message)
-            self.runner.publish(self.run_id, "thread.message.in_progress", message)
+            self.publisher.publish(self.run_id, "thread.message.created", message)
+            self.publisher.publish(self.run_id, "thread.message.in_progress", message)
             message["content"] = [objects.text_block("")]
             self.message = message
             self.saved_at = time.monotonic()
@@ -214,8 +247,8 @@ class RunExecution:
     def _open_step(self, details: dict[str, Any]) -> None:
         """Insert a new in-progress step and announce it."""
         self.step = self.store.insert("steps", objects.step(self.run, details))
-        self.runner.publish(self.run_id, "thread.run.step.created", self.step)
-        self.runner.publish(self.run_id, "thread.run.step.in_progress", self.step)
+        self.publisher.publish(self.run_id, "thread.run.step.created", self.step)
+        self.publisher.publish(self.run_id, "thread.run.step.in_progress", self.step)
 
     def _tool_delta(self, event: ToolCallDelta) -> None:
         """Record a fragment of a function call and relay it as a step delta."""
@@ -243,7 +276,7 @@ class RunExecution:
         """Publish a tool_calls step delta for one call."""
         item = {"index": self.call_index[provider_index], "type": "function", **fields}
         delta = {"step_details": {"type": "tool_calls", "tool_calls": [item]}}
-        self.runner.publish(
+        self.publisher.publish(
             self.run_id,
             "thread.run.step.delta",
             {"id": self.step["id"], "object": "thread.run.step.delta", "delta": delta},
@@ -288,8 +321,7 @@ class RunExecution:
             "submit_tool_outputs": {"tool_calls": tool_calls},
         }
         self._save_run("thread.run.requires_action")
-        self.runner.publish(self.run_id, "done", None)
-        self.runner.schedule_expiry(self.run_id, self.run["expires_at"])
+        self.publisher.publish(self.run_id, "done", None)
 
     @staticmethod
     def _wire_call(call: dict[str, Any]) -> dict[str, Any]:
@@ -307,7 +339,7 @@ class RunExecution:
             stamp
         )
         self.store.update("messages", self.message)
-        self.runner.publish(self.run_id, f"thread.message.{status}", self.message)
+        self.publisher.publish(self.run_id, f"thread.message.{status}", self.message)
         self.message = None
         self._finish_step("completed", usage=usage)
 
@@ -328,7 +360,7 @@ class RunExecution:
                 self.message.update(status="incomplete", incomplete_at=objects.now())
                 self.message["incomplete_details"] = {"reason": "run_cancelled"}
                 self.store.update("messages", self.message)
-                self.runner.publish(
+                self.publisher.publish(
                     self.run_id, "thread.message.incomplete", self.message
                 )
                 self.message = None
@@ -363,14 +395,14 @@ class RunExecution:
         if status != "incomplete":  # a Run has no incomplete_at
             self.run[f"{status}_at"] = objects.now()
         self._save_run(f"thread.run.{status}")
-        self.runner.publish(self.run_id, "done", None)
+        self.publisher.publish(self.run_id, "done", None)
 
     def _save_run(self, event: str) -> None:
         """Store the run and publish its snapshot."""
         self.store.update("runs", self.run)
-        self.runner.publish(self.run_id, event, self.run)
+        self.publisher.publish(self.run_id, event, self.run)
 
     def _save_step(self, event: str) -> None:
         """Store the step and publish its snapshot."""
         self.store.update("steps", self.step)
-        self.runner.publish(self.run_id, event, self.step)
+        self.publisher.publish(self.run_id, event, self.step)

@@ -6,8 +6,6 @@ import time
 import uuid
 from typing import Any
 
-TERMINAL_RUN_STATUSES = ("completed", "failed", "cancelled", "expired", "incomplete")
-
 
 def new_id(prefix: str) -> str:
     """Return a fresh id such as ``run_3f2a…``."""

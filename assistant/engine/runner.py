@@ -8,7 +8,6 @@ monkey-patching turns green.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -17,25 +16,22 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
 
+from web import sse
+
 from .execution import RunExecution
 from .providers.base import Provider
 from .store import Store
 
 log = logging.getLogger(__name__)
 
-DONE_FRAME = "event: done\ndata: [DONE]\n\n"
-HEARTBEAT_FRAME = ": keep-alive\n\n"
+DONE_FRAME = sse.text_frame("done", "[DONE]")  # the spec's DoneEvent, not JSON
+HEARTBEAT_FRAME = sse.comment("keep-alive")
 Spawn = Callable[..., Any]
 
 
 def thread_spawn(fn: Callable[..., Any], *args: Any) -> None:
     """Start ``fn(*args)`` in a daemon thread."""
     threading.Thread(target=fn, args=args, daemon=True).start()
-
-
-def sse_frame(event: str, data: Any) -> str:
-    """Return one SSE frame with compact JSON data."""
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
 class Subscription:
@@ -106,7 +102,7 @@ class RunRunner:
             subs = list(self._subscribers.get(run_id, ()))
         if not subs:
             return
-        frame = DONE_FRAME if event == "done" else sse_frame(event, data)
+        frame = DONE_FRAME if event == "done" else sse.frame(event, data)
         for subscription in subs:
             subscription.queue.put(frame)
 
@@ -170,12 +166,22 @@ class RunRunner:
     def _execution(self, run_id: str) -> RunExecution:
         """Return the execution state object of a run."""
         flag = self._cancel_flags.setdefault(run_id, threading.Event())
-        return RunExecution(self, run_id, flag)
+        return RunExecution(
+            run_id,
+            flag,
+            store=self.store,
+            lock=self.lock,
+            publisher=self,
+            provider_for=self.provider_for,
+        )
 
     def _execute(self, run_id: str) -> None:
         """Take a queued run to its next resting state."""
         try:
-            self._execution(run_id).execute()
+            execution = self._execution(run_id)
+            execution.execute()
+            if execution.waiting_until is not None:
+                self.schedule_expiry(run_id, execution.waiting_until)
         except Exception:
             # Even closing the run failed (the store is locked, say): end its
             # streams anyway, or their clients would wait forever.

@@ -4,11 +4,9 @@ Each object is kept in its wire shape as a JSON column, next to the few columns 
 engine queries on.  One global sequence orders every insert, so a thread's history
 (messages and run steps interleaved) replays in exactly the order it happened.
 
-SQLite calls are C calls an eventlet or gevent hub cannot switch around: a slow or
-locked file would freeze every connection.  So every call goes through ``offload``
-(the entry point passes a thread pool's ``execute``), while the store's own lock is
-taken on the calling side.  One process owns a file at a time (a lock file beside
-it): several processes need shared mode.
+Every SQLite call runs off the event loop through ``storage.sqlite.Database``.  One
+process owns a file at a time (a lock file beside it): several processes need
+shared mode.
 """
 
 from __future__ import annotations
@@ -17,24 +15,22 @@ import json
 import logging
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
-from typing import TypeVar
 
 from filelock import FileLock
 from filelock import Timeout
 
+from assistant.statuses import ACTIVE_RUN_STATUSES
+from storage.sqlite import BUSY_TIMEOUT_S
+from storage.sqlite import IN_MEMORY
+from storage.sqlite import Database
+from storage.sqlite import Offload
+from storage.sqlite import Statement
+
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-Offload = Callable[..., Any]
-BUSY_TIMEOUT_S = 5.0
-IN_MEMORY = ("", ":memory:")
-
 KINDS = ("assistants", "threads", "messages", "runs", "steps")
-ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
 RESTART_ERROR = {
     "code": "server_error",
     "message": "The server restarted while this run was in progress.",
@@ -77,12 +73,15 @@ class Store:
         offload: Offload | None = None,
         busy_timeout_s: float = BUSY_TIMEOUT_S,
     ) -> None:
-        self._offload = offload or _call_directly
-        self._lock = threading.RLock()
         self._closed = False
         self._file_lock = None if path in IN_MEMORY else claim_file(path)
         try:
-            self._db = self._call(_connect, path, busy_timeout_s)
+            self._db = Database(
+                path,
+                busy_error=_busy_error,
+                offload=offload,
+                busy_timeout_s=busy_timeout_s,
+            )
         except BaseException:
             self._release_file()
             raise
@@ -111,12 +110,12 @@ class Store:
 
     def close(self) -> None:
         """Close the connection and free the file; later calls raise."""
-        with self._lock:
+        with self._db.lock:
             if self._closed:
                 return
             self._closed = True
             try:
-                self._call(self._db.close)
+                self._db.close()
             finally:
                 self._release_file()
 
@@ -125,31 +124,17 @@ class Store:
         if self._file_lock is not None:
             self._file_lock.release()
 
-    # Running SQLite calls -----------------------------------------------------
-
-    def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run one SQLite call through ``offload``; a lock timeout is StoreBusyError."""
-        try:
-            return self._offload(fn, *args)
-        except sqlite3.OperationalError as exc:
-            if not is_busy(exc):
-                raise
-            raise StoreBusyError(f"The database stayed locked: {exc}") from exc
-
-    def _write(self, *statements: tuple[str, tuple]) -> None:
+    def _write(self, *statements: Statement) -> None:
         """Run write statements as one transaction, off the event loop."""
-        with self._lock:
-            self._call(_transaction, self._db, statements)
+        self._db.write(*statements)
 
     def _rows(self, sql: str, args: tuple | list = ()) -> list[tuple]:
         """Run a query off the event loop and return all its rows."""
-        with self._lock:
-            return self._call(_fetch, self._db, sql, tuple(args))
+        return self._db.rows(sql, args)
 
     def _row(self, sql: str, args: tuple | list = ()) -> tuple | None:
         """Run a query expected to match at most one row; return it or None."""
-        rows = self._rows(sql, args)
-        return rows[0] if rows else None
+        return self._db.row(sql, args)
 
     # Objects ------------------------------------------------------------------
 
@@ -301,54 +286,9 @@ class Store:
         self.update("runs", run)
 
 
-# The SQLite side: these run inside ``offload`` ----------------------------------
-
-
-def _call_directly(fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn(*args)`` in the calling thread (the default ``offload``)."""
-    return fn(*args)
-
-
-def _connect(path: str, busy_timeout_s: float) -> sqlite3.Connection:
-    """Open the database in autocommit mode (WAL for files)."""
-    db = sqlite3.connect(
-        path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None
-    )
-    if path not in IN_MEMORY:
-        db.execute("PRAGMA journal_mode=WAL")
-    return db
-
-
-def _fetch(db: sqlite3.Connection, sql: str, args: tuple) -> list[tuple]:
-    """Return every row of a query."""
-    return db.execute(sql, args).fetchall()
-
-
-def _transaction(db: sqlite3.Connection, statements: tuple) -> None:
-    """Run statements atomically; a single one needs no explicit transaction."""
-    if len(statements) == 1:
-        db.execute(*statements[0])
-        return
-    # IMMEDIATE takes the write lock up front, so waiting for it honours the busy
-    # timeout instead of failing mid-transaction on a lock upgrade.
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for sql, args in statements:
-            db.execute(sql, args)
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-
-
-def is_busy(exc: sqlite3.OperationalError) -> bool:
-    """Tell whether SQLite failed because another connection held a lock."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
+def _busy_error(exc: sqlite3.OperationalError) -> StoreBusyError:
+    """Return the error for a file locked past the busy timeout."""
+    return StoreBusyError(f"The database stayed locked: {exc}")
 
 
 # One process per file -------------------------------------------------------------

@@ -8,13 +8,16 @@ from typing import Any
 from .errors import EngineError
 from .objects import text_block
 
-_KINDS: dict[str, tuple[type, ...]] = {
+# JSON Schema's type names and the Python types json.loads makes of each (the
+# function tools' argument checks use this table too).
+JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
     "number": (int, float),
     "boolean": (bool,),
     "object": (dict,),
     "array": (list,),
+    "null": (type(None),),
 }
 _ARTICLE = {"integer": "an", "object": "an", "array": "an"}
 TOOL_TYPES = ("function", "code_interpreter", "file_search")
@@ -29,7 +32,7 @@ def describe(value: Any) -> str:
     """Name a JSON value's type with its article, e.g. "an integer"."""
     if value is None:
         return "null"
-    for kind, types in _KINDS.items():
+    for kind, types in JSON_TYPES.items():
         if isinstance(value, types) and not (
             kind != "boolean" and isinstance(value, bool)
         ):
@@ -41,7 +44,7 @@ def is_kind(value: Any, kind: str) -> bool:
     """Tell whether a JSON value has the given type (booleans are not numbers)."""
     if isinstance(value, bool) and kind != "boolean":
         return False
-    return isinstance(value, _KINDS[kind])
+    return isinstance(value, JSON_TYPES[kind])
 
 
 def field(body: dict, key: str, kind: str, *, required: bool = False) -> Any:

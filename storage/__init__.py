@@ -1,0 +1,1 @@
+"""Storage helpers shared by the engine's store and the room directory."""

@@ -1,0 +1,41 @@
+"""Fixtures of the engine tests: in-memory engines and a raw HTTP client over one.
+
+Engine test modules load this with ``pytest_plugins = ["engine_fixtures"]``.  Each
+keeps its own three-line ``client`` fixture (a strict SDK client): the name is
+taken by the app's Flask test client in conftest.py, which would win over a plugin.
+"""
+
+from __future__ import annotations
+
+import pytest
+from engine_helpers import raw_client
+
+from assistant.engine import create_api
+from assistant.engine import create_engine
+
+
+@pytest.fixture
+def make_engine():
+    """Return a factory of engines (``create_engine``), closed after the test."""
+    engines = []
+
+    def make(**kwargs):
+        engines.append(create_engine(**kwargs))
+        return engines[-1]
+
+    yield make
+    for engine in engines:
+        engine.close()
+
+
+@pytest.fixture
+def engine(make_engine):
+    """Return an in-memory engine with an instant demo model."""
+    return make_engine()
+
+
+@pytest.fixture
+def http(engine):
+    """Return a plain HTTP client over the engine (it sends bytes as they are)."""
+    with raw_client(create_api(engine)) as client:
+        yield client

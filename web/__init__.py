@@ -1,0 +1,1 @@
+"""Small HTTP helpers shared by the app's routes and the embedded engine."""
