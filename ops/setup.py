@@ -74,7 +74,10 @@ def init_ops(app: Flask, rooms, server) -> None:
     store_read = None
     if engine is not None:
         assistant_id = app.extensions["threadroom.assistant"].info.id
-        store_read = lambda: engine.store.get("assistants", assistant_id)  # noqa: E731
+
+        def store_read():  # one small query on the engine's own connection
+            return engine.store.get("assistants", assistant_id)
+
     warn_if_not_ready(init_readiness(app, store_read))
 
 
