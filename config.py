@@ -137,6 +137,12 @@ def check_config(config: Mapping) -> None:
                 f"{name}={value!r} has no http:// or https:// scheme; "
                 f"write it in full, e.g. {name}=http://{value.split('://')[-1]}"
             )
+    level = str(config.get("LOG_LEVEL", "INFO")).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(
+            f"LOG_LEVEL={config['LOG_LEVEL']!r} is not one of: DEBUG, INFO, WARNING,"
+            " ERROR, CRITICAL"
+        )
     if config.get("LOG_FORMAT", "text") not in LOG_FORMATS:
         raise ConfigError(
             f"LOG_FORMAT={config['LOG_FORMAT']!r} is not one of: "

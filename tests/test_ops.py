@@ -239,6 +239,14 @@ def test_readyz_answers_from_its_cache_between_probes(make_app, model):
     assert model.model_listings == listed + 2
 
 
+@pytest.mark.parametrize(
+    ("setting", "value"), [("LOG_FORMAT", "yaml"), ("LOG_LEVEL", "LOUD")]
+)
+def test_an_unknown_log_setting_is_refused_at_start(setting, value):
+    with pytest.raises(ConfigError, match=f"{setting}='{value}' is not one of"):
+        create_app({**TEST_CONFIG, setting: value})
+
+
 @pytest.mark.parametrize("setting", ["MODEL_BASE_URL", "ASSISTANTS_BASE_URL"])
 def test_a_base_url_without_a_scheme_is_refused_at_start(setting):
     with pytest.raises(ConfigError, match=f"{setting}='127.0.0.1:11434/v1' has no"):
