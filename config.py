@@ -81,6 +81,7 @@ class Config:
     EMPTY_ROOM_TTL_S = _int("EMPTY_ROOM_TTL_S", 300)
     MAX_MESSAGE_CHARS = _int("MAX_MESSAGE_CHARS", 4000)
     STREAM_MODE = _str("STREAM_MODE", "stream")  # "stream" or "mock"
+    ROOM_BAN_S = _int("ROOM_BAN_S", 600)  # how long a removed person stays out
 
     # Limits (README "Limits").  Rates use the `limits` syntax, several windows
     # separated by ";": a burst and a sustained rate.

@@ -80,6 +80,11 @@ class ThreadGateway:
         return list(page)  # iterating fetches the further pages, inside the guard
 
     @translate_errors()
+    def add_message(self, thread_id: str, message: AdditionalMessage) -> None:
+        """Add one message to a thread, without a run."""
+        self.client.beta.threads.messages.create(thread_id, **message)
+
+    @translate_errors()
     def list_run_messages(self, thread_id: str, run_id: str) -> list[Message]:
         """Return the messages one run wrote, oldest first (one page is plenty)."""
         page = self.client.beta.threads.messages.list(

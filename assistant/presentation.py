@@ -6,6 +6,7 @@ one place and none of it carries a key, a raw error body or a message text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from openai.types.beta.threads import Message
@@ -64,21 +65,22 @@ def _user_chat_message(message: Message) -> dict[str, Any]:
         "content": text_of(message),
         "role": "user",
         "created_at": int(meta.get("created_at") or message.created_at * 1000),
+        **({"reply_to": meta["reply_to"]} if meta.get("reply_to") else {}),
     }
 
 
-def thread_message(message: dict[str, Any]) -> AdditionalMessage:
-    """Shape a chat message as an ``additional_messages`` entry with metadata."""
-    return {
-        "role": "user",
-        "content": message["content"],
-        "metadata": {
-            "id": message["id"],
-            "name": message["name"],
-            "user_id": message["user_id"],
-            "created_at": str(message["created_at"]),
-        },
+def thread_message(message: Mapping[str, Any]) -> AdditionalMessage:
+    """Shape a chat message as an ``additional_messages`` entry with metadata
+    (``reply_to``: the message it answers, when the sender said so)."""
+    metadata = {
+        "id": message["id"],
+        "name": message["name"],
+        "user_id": message["user_id"],
+        "created_at": str(message["created_at"]),
     }
+    if message.get("reply_to"):
+        metadata["reply_to"] = message["reply_to"]
+    return {"role": "user", "content": message["content"], "metadata": metadata}
 
 
 def text_of(message: Message) -> str:

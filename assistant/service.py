@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +133,12 @@ class AssistantService:
         turn_class = StreamTurn if stream else PollTurn
         turn = turn_class(self._turn_setup(), thread_id, hooks or TurnHooks())
         return turn.run(messages, context)
+
+    def add_messages(self, thread_id: str, messages: Sequence[Mapping]) -> None:
+        """Add messages to the thread without a run (nobody asked the assistant;
+        the next turn sees them)."""
+        for message in messages:
+            self.gateway.add_message(thread_id, presentation.thread_message(message))
 
     def cancel(self, thread_id: str, run_id: str) -> bool:
         """Ask the backend to cancel a run; False when it had already ended."""

@@ -27,6 +27,10 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS room_threads"
     " (room TEXT PRIMARY KEY, thread_id TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS known_users (user_id TEXT PRIMARY KEY)",
+    "CREATE TABLE IF NOT EXISTS room_settings"
+    " (room TEXT PRIMARY KEY, data TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS room_bans (room TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " until REAL NOT NULL, PRIMARY KEY (room, user_id))",
     "CREATE TABLE IF NOT EXISTS room_lines (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     " thread_id TEXT NOT NULL, after_id TEXT, data TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS room_lines_thread ON room_lines(thread_id, seq)",
@@ -78,6 +82,8 @@ class ThreadDirectory:
     def forget(self, room: str, thread_id: str | None = None) -> None:
         """Drop the saved thread of ``room``, and that thread's record."""
         self._write("DELETE FROM room_threads WHERE room = ?", (room,))
+        self._write("DELETE FROM room_settings WHERE room = ?", (room,))
+        self._write("DELETE FROM room_bans WHERE room = ?", (room,))
         if thread_id:
             self._write("DELETE FROM room_lines WHERE thread_id = ?", (thread_id,))
             self._write("DELETE FROM message_notes WHERE thread_id = ?", (thread_id,))
@@ -94,6 +100,33 @@ class ThreadDirectory:
             self._one("SELECT 1 FROM known_users WHERE user_id = ?", (user_id,))
             is not None
         )
+
+    def settings(self, room: str) -> dict | None:
+        """Return the saved settings of ``room`` (its owner's choices), if any."""
+        row = self._one("SELECT data FROM room_settings WHERE room = ?", (room,))
+        return json.loads(row[0]) if row else None
+
+    def save_settings(self, room: str, settings: Mapping[str, Any]) -> None:
+        """Save the settings of ``room``."""
+        self._write(
+            "INSERT OR REPLACE INTO room_settings (room, data) VALUES (?, ?)",
+            (room, json.dumps(settings)),
+        )
+
+    def ban(self, room: str, user_id: str, until: float) -> None:
+        """Keep ``user_id`` out of ``room`` until the time ``until``."""
+        self._write(
+            "INSERT OR REPLACE INTO room_bans (room, user_id, until) VALUES (?, ?, ?)",
+            (room, user_id, until),
+        )
+
+    def banned_until(self, room: str, user_id: str) -> float | None:
+        """Return until when ``user_id`` is kept out of ``room`` (None: not)."""
+        row = self._one(
+            "SELECT until FROM room_bans WHERE room = ? AND user_id = ?",
+            (room, user_id),
+        )
+        return row[0] if row else None
 
     # -- the record -----------------------------------------------------------
 

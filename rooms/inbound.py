@@ -113,9 +113,17 @@ def parse_register(data) -> tuple[RegisterFields | None, str | None]:
     room, error = parse_room(data.get("room"))
     if room is None:
         return None, error
-    token = data.get("token")
-    token = token if isinstance(token, str) and len(token) <= 128 else ""
-    return RegisterFields(user_id=user_id, name=name, room=room, token=token), None
+    token = _short_text(data.get("token"), 128)
+    passcode = _short_text(data.get("passcode"), 64)
+    fields = RegisterFields(
+        user_id=user_id, name=name, room=room, token=token, passcode=passcode
+    )
+    return fields, None
+
+
+def _short_text(value, max_chars: int) -> str:
+    """Return an optional short string field, or "" when it is not one."""
+    return value if isinstance(value, str) and len(value) <= max_chars else ""
 
 
 def parse_content(value, max_chars: int) -> tuple[str | None, str | None]:
@@ -146,4 +154,10 @@ def parse_message(data, max_chars: int) -> tuple[MessageFields | None, str | Non
     message_id, error = parse_id(data.get("id"), "message id")
     if message_id is None:
         return None, error
-    return MessageFields(id=message_id, content=content), None
+    fields = MessageFields(id=message_id, content=content)
+    if data.get("reply_to") is not None:  # an extension: the message it answers
+        reply_to = data["reply_to"]
+        if not isinstance(reply_to, str) or not ID_PATTERN.match(reply_to):
+            return None, "reply_to must be the id of a message in this room."
+        fields["reply_to"] = reply_to
+    return fields, None

@@ -19,7 +19,7 @@ def now_ms() -> int:
 
 def user_message(fields: MessageFields, user_id: str, name: str) -> ChatMessage:
     """Stamp validated fields with the sender's registered identity and the time."""
-    return ChatMessage(
+    message = ChatMessage(
         id=fields["id"],
         user_id=user_id,
         name=name,
@@ -27,6 +27,9 @@ def user_message(fields: MessageFields, user_id: str, name: str) -> ChatMessage:
         role="user",
         created_at=now_ms(),
     )
+    if "reply_to" in fields:
+        message["reply_to"] = fields["reply_to"]
+    return message
 
 
 def system_message(content: str, level: str = "info") -> ChatMessage:

@@ -25,13 +25,16 @@ class RegisterFields(TypedDict):
     name: str
     room: str
     token: str
+    passcode: str  # "" unless the room is locked
 
 
 class MessageFields(TypedDict):
-    """A checked ``message`` payload: identity and role are the server's to set."""
+    """A checked ``message`` payload: identity and role are the server's to set.
+    ``reply_to`` names the message it answers (when the client says so)."""
 
     id: str
     content: str
+    reply_to: NotRequired[str]
 
 
 # -- what the server sends ----------------------------------------------------
@@ -42,6 +45,33 @@ class PersonInfo(TypedDict):
 
     user_id: str
     name: str
+
+
+class RoomInfo(TypedDict):
+    """``room``: a room's settings as its members see them (never the passcode)."""
+
+    owner: str | None
+    answer_mode: str
+    assistant_name: str
+    instructions: str
+    stop_policy: str
+    locked: bool
+
+
+class TypingInfo(TypedDict):
+    """``typing``: someone started or stopped typing (never stored)."""
+
+    user_id: str
+    name: str
+    typing: bool
+
+
+class RemovedInfo(TypedDict):
+    """``removed``: the room's owner removed this person, until ``until`` (ms)."""
+
+    room: str
+    by: str
+    until: int
 
 
 class ChatMessage(TypedDict):
@@ -60,6 +90,7 @@ class ChatMessage(TypedDict):
     level: NotRequired[str]
     status: NotRequired[str]
     stopped_by: NotRequired[PersonInfo]
+    reply_to: NotRequired[str]
 
 
 class ReplyNote(TypedDict, total=False):
@@ -98,6 +129,7 @@ class Welcome(TypedDict):
     assistant: dict[str, Any]
     members: list[PersonInfo]
     busy: BusyInfo | None
+    settings: RoomInfo
 
 
 class TurnEnd(TypedDict):
@@ -148,6 +180,7 @@ class Ack(TypedDict, total=False):
     user_id: str
     name: str
     token: str
+    settings: RoomInfo
 
 
 # -- sending -------------------------------------------------------------------
@@ -218,6 +251,18 @@ class Emitter:
     def ai_end(self, to: str, end: TurnEnd) -> None:
         """Close a turn: always, exactly once per ``ai-start``."""
         self._emit("ai-end", end, to=to)
+
+    def room(self, to: str, info: RoomInfo) -> None:
+        """Send a room's settings (after the owner changed them)."""
+        self._emit("room", info, to=to)
+
+    def typing(self, to: str, info: TypingInfo, skip_sid: str | None = None) -> None:
+        """Tell the others that someone started or stopped typing."""
+        self._emit("typing", info, to=to, skip_sid=skip_sid)
+
+    def removed(self, to: str, info: RemovedInfo) -> None:
+        """Tell a person's tab that the owner removed them from the room."""
+        self._emit("removed", info, to=to)
 
     def error(self, to: str, error: str) -> None:
         """Tell one client an event or frame it sent was refused."""

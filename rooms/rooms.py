@@ -9,7 +9,9 @@ becomes one turn and a thread never has two runs at once.
 
 from __future__ import annotations
 
+import datetime
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +25,7 @@ from assistant.service import AssistantService
 from rooms.directory import ThreadDirectory
 from rooms.errors import Refusal
 from rooms.errors import StoreBusy
+from rooms.export import transcript_markdown
 from rooms.inbound import MAX_NAME_CHARS
 from rooms.inbound import has_lone_surrogate
 from rooms.limits import Limits
@@ -30,6 +33,7 @@ from rooms.messages import SYSTEM_NAME
 from rooms.messages import system_message
 from rooms.messages import user_message
 from rooms.names import lookalike_keys
+from rooms.owner import RoomOwner
 from rooms.protocol import Ack
 from rooms.protocol import BusyInfo
 from rooms.protocol import ChatMessage
@@ -37,13 +41,16 @@ from rooms.protocol import Emitter
 from rooms.protocol import MessageFields
 from rooms.protocol import PartialText
 from rooms.protocol import RegisterFields
+from rooms.protocol import TypingInfo
 from rooms.protocol import Welcome
+from rooms.settings import is_addressed
 from rooms.state import Member
 from rooms.state import MemoryState
 from rooms.state import Pending
 from rooms.state import Room
 from rooms.state import RoomState
 from rooms.state import StreamSink
+from rooms.state import Turn
 from rooms.turns import CRASHED
 from rooms.turns import DEFERRED
 from rooms.turns import INTERRUPTED_BY_RESTART
@@ -63,6 +70,12 @@ DROPPED_INVALID = (
     "A message from {name} could not be given to the assistant (it contains an"
     " invalid character) and was dropped."
 )
+STOP_REFUSED = (
+    "In this room only its owner and the people being answered can stop a reply."
+)
+EXPORT_REFUSED = "Only people in this room can export its conversation."
+REGENERATE_BUSY = "Wait until the assistant has answered the waiting messages."
+TYPING_REPEAT_S = 3.0
 DROPPED_REFUSED = (
     "The assistant's backend refused the waiting messages from {names}; they were"
     " dropped so the next ones can be answered."
@@ -85,6 +98,7 @@ class Rooms:
         stream_mode: str = "stream",
         limits: Limits | None = None,
         state: RoomState | None = None,
+        ban_s: int = 600,
     ) -> None:
         self._get_assistant = get_assistant
         self.directory = directory
@@ -97,6 +111,13 @@ class Rooms:
         self.stream_mode = stream_mode
         self.limits = limits or Limits()
         self.state: RoomState = state or MemoryState()
+        self.owner = RoomOwner(
+            directory,
+            emitter,
+            assistant_name=lambda: self.assistant.info.name,
+            tell=self.tell,
+            ban_s=ban_s,
+        )
 
     @property
     def assistant(self) -> AssistantService:
@@ -153,6 +174,8 @@ class Rooms:
                 return self._register(sid, fields, address)
             self.ensure_thread(room)
             member = self.identify(room, fields, sid)
+            self.owner.settings(room, claimant=member.user_id)  # a new room: theirs
+            self.owner.admit(room, member, fields["passcode"])
             # Every tab of this person, including this one registering again; an
             # existing entry keeps its place, so the roster stays in arrival order.
             same = [m for m in room.members.values() if m.user_id == member.user_id]
@@ -255,13 +278,16 @@ class Rooms:
         if turn is not None:
             partial = [PartialText(id=i, text=t) for i, t in turn.partial.items()]
             busy = BusyInfo(**turn.public(), partial=partial)
+        assistant = {**self.assistant.info.public()}
+        assistant["name"] = self.owner.assistant_name(room)
         return Welcome(
             user_id=member.user_id,
             name=member.name,
             room=room.name,
-            assistant=self.assistant.info.public(),
+            assistant=assistant,
             members=room.roster(),
             busy=busy,
+            settings=self.owner.info(room),
         )
 
     def history(self, room: Room) -> list[ChatMessage]:
@@ -279,8 +305,12 @@ class Rooms:
             return unsaved
         saved = cast(list[ChatMessage], self.assistant.history(thread_id))
         notes = self.directory.notes(thread_id)
+        name = self.owner.assistant_name(room)
         for message in saved:
             message.update(notes.get(message["id"], {}))
+            if message["role"] == "assistant":
+                message["name"] = name
+                room.assistant_ids.add(message["id"])
         known = {m["id"] for m in saved}
         messages = saved + [m for m in unsaved if m["id"] not in known]
         return with_lines(messages, self.directory.lines(thread_id))
@@ -345,6 +375,8 @@ class Rooms:
         turn = room.turn
         if turn is None:
             return {"ok": False, "error": "The assistant is not answering right now."}
+        if not self._may_stop(room, turn, member):
+            return {"ok": False, "error": STOP_REFUSED}
         if turn.stopped_by is None:
             turn.stopped_by = member
         if turn.run_id is None:
@@ -361,6 +393,85 @@ class Rooms:
             return {"ok": False, "error": error}
         return {"ok": True}
 
+    def _may_stop(self, room: Room, turn: Turn, member: Member) -> bool:
+        """Tell whether the room's stop setting lets ``member`` stop ``turn``."""
+        settings = self.owner.settings(room)
+        if settings.stop_policy == "anyone":
+            return True
+        return member.user_id == settings.owner or member.user_id in turn.askers
+
+    # -- what the owner and the members do besides talking -------------------
+
+    def change_settings(self, member: Member, data: object) -> Ack:
+        """Apply the owner's changes to the room's settings."""
+        info = self.owner.change(self.room(member.room), member, data)
+        return {"ok": True, "settings": info}
+
+    def remove(self, member: Member, user_id: object) -> list[str]:
+        """Remove a person from ``member``'s room (the owner only); the others
+        hear ``leave``.  Returns the connections taken out of the room."""
+        room = self.room(member.room)
+        target = self.owner.remove(room, member, user_id)
+        with room.lock:
+            sids = [s for s, m in room.members.items() if m.user_id == target.user_id]
+            for sid in sids:
+                room.members.pop(sid, None)
+                self.state.unbind(sid)
+            empty, generation = not room.members, room.generation
+        if sids:
+            self.emitter.leave(room.name, target.public())
+        if empty:
+            self._schedule_expiry(room, generation)
+        return sids
+
+    def typing(self, member: Member, data: object) -> Ack:
+        """Tell the others that ``member`` is typing, or stopped.  "Typing" is
+        repeated at most every ``TYPING_REPEAT_S`` per person; never stored."""
+        typing = data.get("typing") if isinstance(data, dict) else None
+        if not isinstance(typing, bool):
+            return {"ok": False, "error": "typing expects {typing: true or false}."}
+        room = self.room(member.room)
+        now = time.monotonic()
+        with room.lock:
+            since = room.typing_since.get(member.user_id)
+            if typing and since is not None and now - since < TYPING_REPEAT_S:
+                return {"ok": True}
+            if not typing and since is None:
+                return {"ok": True}
+            if typing:
+                room.typing_since[member.user_id] = now
+            else:
+                room.typing_since.pop(member.user_id, None)
+        info = TypingInfo(user_id=member.user_id, name=member.name, typing=typing)
+        self.emitter.typing(room.name, info, skip_sid=member.sid or None)
+        return {"ok": True}
+
+    def transcript(self, room_name: str, user_id: str, token: str) -> str:
+        """Return the room's conversation as Markdown, for a person in the room
+        (proved by their token)."""
+        room = self.state.get(room_name)
+        known = self.token_valid(user_id, token)
+        if room is None or not known or room.person(user_id) is None:
+            raise Refusal(EXPORT_REFUSED, status=403)
+        now = datetime.datetime.now(datetime.UTC)
+        return transcript_markdown(room.name, self.history(room), now)
+
+    def regenerate(self, member: Member) -> Ack:
+        """Ask for the latest reply again: a new turn over the same messages; the
+        old reply stays, marked replaced."""
+        room = self.room(member.room)
+        reply = _latest_reply(self.history(room))
+        with room.lock:
+            busy = room.worker_running or room.pending or room.redo is not None
+            if busy:
+                return {"ok": False, "error": REGENERATE_BUSY}
+            if not reply:
+                return {"ok": False, "error": "There is no reply to write again yet."}
+            room.redo = (member, reply)
+            room.worker_running = True
+        self.spawn(self._work, room)
+        return {"ok": True}
+
     def _work(self, room: Room) -> None:
         """Run turns for ``room`` until nothing is queued.
 
@@ -373,6 +484,7 @@ class Rooms:
             self.assistant,
             self.emitter,
             record=self.directory,
+            owner=self.owner,
             stream_mode=self.stream_mode,
             sleep=self.sleep,
         )
@@ -381,21 +493,29 @@ class Rooms:
             if backoff:
                 self.sleep(backoff)
             with room.lock:
-                if not room.pending:
+                redo, room.redo = room.redo, None
+                if not room.pending and redo is None:
                     room.worker_running = False
                     generation, empty = room.generation, not room.members
                     break
-                batch, room.pending = room.pending, []
-                unsendable = _take_unsendable(room)
-                messages = list(room.unsaved)
                 roster = [person["name"] for person in room.roster()]
+                if redo is None:
+                    batch, room.pending = room.pending, []
+                    unsendable = _take_unsendable(room)
+                    messages = list(room.unsaved)
+            if redo is not None:  # asked before anything now queued: first
+                self._turn(runner, room, [], [], roster, redo)
+                continue
             for message in unsendable:
                 sentence = DROPPED_INVALID.format(name=message["name"])
                 self.tell(room, sentence)
                 _end_streams(batch, message["id"], sentence)
             if not messages:
                 continue
-            status = self._turn(runner, room, batch, messages, roster)
+            if self._answers(room, messages):
+                status = self._turn(runner, room, batch, messages, roster)
+            else:
+                status = self._keep_unanswered(room, batch, messages)
             if status == DEFERRED:
                 if not backoff:
                     self.tell(room, STORE_BUSY_LINE, "info")
@@ -409,12 +529,58 @@ class Rooms:
         if empty:
             self._schedule_expiry(room, generation)
 
-    def _turn(self, runner: TurnRunner, room: Room, batch, messages, roster) -> str:
+    def _answers(self, room: Room, messages: list[ChatMessage]) -> bool:
+        """Tell whether the assistant answers these messages: always, or in a room
+        that answers only when addressed, when one of them addresses it (by name,
+        an @mention, or a reply to one of its messages)."""
+        if self.owner.settings(room).answer_mode == "every":
+            return True
+        name = self.owner.assistant_name(room)
+        return any(
+            message.get("reply_to") in room.assistant_ids
+            or is_addressed(message["content"], name)
+            for message in messages
+        )
+
+    def _keep_unanswered(
+        self, room: Room, batch: list[Pending], messages: list[ChatMessage]
+    ) -> str:
+        """Add messages nobody asked the assistant about to the thread, without a
+        run: the conversation stays whole for the turn that answers later."""
+        try:
+            self.ensure_thread(room)
+            self.assistant.add_messages(room.thread(), messages)
+        except StoreBusy:
+            return DEFERRED
+        except AssistantError as exc:
+            if exc.reason in ("busy", "rejected"):
+                return DEFERRED if exc.reason == "busy" else REJECTED
+            log.warning("room %s could not keep its messages: %s", room.name, exc)
+            self._tell_failure(room, batch)
+            return "failed"
+        kept = {m["id"] for m in messages}
+        with room.lock:
+            room.unsaved = [m for m in room.unsaved if m["id"] not in kept]
+        self.emitter.queue(room.name, [])
+        for pending in batch:  # a /stream sender gets an empty reply: none is due
+            if pending.sink is not None:
+                pending.sink.close()
+        return "kept"
+
+    def _turn(
+        self,
+        runner: TurnRunner,
+        room: Room,
+        batch: list[Pending],
+        messages: list[ChatMessage],
+        roster: list[str],
+        redo: tuple[Member, list[ChatMessage]] | None = None,
+    ) -> str:
         """Run one turn; return its outcome (see ``TurnRunner.run``)."""
         try:
             self.ensure_thread(room)  # an expired room gets a fresh thread
             self.emitter.queue(room.name, [])
-            return runner.run(room, batch, messages, roster)
+            return runner.run(room, batch, messages, roster, redo=redo)
         except StoreBusy:
             return DEFERRED
         except AssistantError as exc:
@@ -509,6 +675,18 @@ def _unique_name(room: Room, name: str, user_id: str) -> str:
         suffix = f" ({number})"
         candidate = name[: MAX_NAME_CHARS - len(suffix)].rstrip() + suffix
     return candidate
+
+
+def _latest_reply(history: list[ChatMessage]) -> list[ChatMessage]:
+    """Return the assistant messages after the last person's message (the reply
+    Regenerate writes again), leaving system lines and replaced replies out."""
+    reply: list[ChatMessage] = []
+    for message in reversed(history):
+        if message["role"] == "user":
+            break
+        if message["role"] == "assistant" and message.get("status") != "replaced":
+            reply.insert(0, message)
+    return reply
 
 
 def _end_streams(batch: list[Pending], message_id: str, sentence: str) -> None:

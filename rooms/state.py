@@ -20,6 +20,7 @@ from rooms.names import lookalike_keys
 from rooms.protocol import ChatMessage
 from rooms.protocol import PersonInfo
 from rooms.protocol import TurnInfo
+from rooms.settings import RoomSettings
 
 SEEN_IDS_KEPT = 2000
 
@@ -74,6 +75,8 @@ class Turn:
 
     number: int
     replying_to: list[str]
+    askers: list[str] = field(default_factory=list)  # user ids of those answered
+    redo: bool = False  # writes the latest reply again (Regenerate)
     run_id: str | None = None
     partial: dict[str, str] = field(default_factory=dict)  # message id -> text so far
     stopped_by: Member | None = None
@@ -97,6 +100,11 @@ class Room:
     # Accepted, not in the thread yet.
     unsaved: list[ChatMessage] = field(default_factory=list)
     turn: Turn | None = None  # the turn in progress
+    settings: RoomSettings | None = None  # the owner's choices, once read
+    # A reply someone asked to write again: (who asked, the reply's messages).
+    redo: tuple[Member, list[ChatMessage]] | None = None
+    assistant_ids: set[str] = field(default_factory=set)  # replies seen here
+    typing_since: dict[str, float] = field(default_factory=dict)  # user id -> time
     worker_running: bool = False
     generation: int = 0  # bumps on every join, so a pending expiry can see it is stale
     seen_ids: OrderedDict[str, bool] = field(default_factory=OrderedDict)

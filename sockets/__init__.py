@@ -77,6 +77,7 @@ def init_sockets(
         empty_room_ttl_s=app.config["EMPTY_ROOM_TTL_S"],
         stream_mode=app.config["STREAM_MODE"],
         limits=Limits(LimitSettings.from_config(app.config)),
+        ban_s=app.config["ROOM_BAN_S"],
     )
     app.extensions[EXTENSION] = rooms
     socketio.on_namespace(ChatNamespace(rooms, app.config["MAX_MESSAGE_CHARS"]))

@@ -38,12 +38,14 @@ class ChatNamespace(Namespace):
         self.connections = 0
 
     def trigger_event(self, event, *args):
-        """Dispatch an event; an unknown one gets an ``error`` event back."""
-        if not hasattr(self, "on_" + (event or "")):
+        """Dispatch an event (``room-settings`` to ``on_room_settings``); an
+        unknown one gets an ``error`` event back."""
+        name = event.replace("-", "_") if isinstance(event, str) else ""
+        if not name or "_" in event or not hasattr(self, "on_" + name):
             error = f"Unknown event {str(event)[:40]!r}."
             self.emitter.error(args[0], error)  # args[0]: the sender's sid
             return {"ok": False, "error": error}
-        return super().trigger_event(event, *args)
+        return super().trigger_event(name, *args)
 
     def on_connect(self, auth=None):
         """Sent when a browser connects; nothing happens until it registers.
@@ -136,8 +138,53 @@ class ChatNamespace(Namespace):
         return self.socketio.server.manager.is_connected(sid, "/")
 
     def on_stop(self, data=None, *_extra) -> Ack:
-        """Sent by anyone in the room to stop the reply being written."""
+        """Sent by someone in the room to stop the reply being written (who may
+        is the room's stop setting)."""
         member = self.rooms.member(current_sid())
         if member is None:
             return {"ok": False, "error": NOT_REGISTERED}
         return self.rooms.stop(member)
+
+    def on_room_settings(self, data=None, *_extra) -> Ack:
+        """Sent by the room's owner (``room-settings``) to change its settings;
+        everyone gets ``room`` and a line saying what changed."""
+        member = self.rooms.member(current_sid())
+        if member is None:
+            return {"ok": False, "error": NOT_REGISTERED}
+        try:
+            return self.rooms.change_settings(member, data)
+        except Refusal as exc:
+            return exc.ack()
+
+    def on_remove(self, data=None, *_extra) -> Ack:
+        """Sent by the room's owner to remove a person (``{user_id}``): their tabs
+        get ``removed`` and leave the room, the others hear ``leave``."""
+        member = self.rooms.member(current_sid())
+        if member is None:
+            return {"ok": False, "error": NOT_REGISTERED}
+        user_id = data.get("user_id") if isinstance(data, dict) else None
+        try:
+            sids = self.rooms.remove(member, user_id)
+        except Refusal as exc:
+            return exc.ack()
+        for sid in sids:
+            leave_room(member.room, sid=sid)
+        return {"ok": True}
+
+    def on_typing(self, data=None, *_extra) -> Ack:
+        """Sent while someone types (``{typing: true}``) and when they stop; the
+        others get ``typing``."""
+        member = self.rooms.member(current_sid())
+        if member is None:
+            return {"ok": False, "error": NOT_REGISTERED}
+        return self.rooms.typing(member, data)
+
+    def on_regenerate(self, data=None, *_extra) -> Ack:
+        """Sent by someone in the room to have the latest reply written again."""
+        member = self.rooms.member(current_sid())
+        if member is None:
+            return {"ok": False, "error": NOT_REGISTERED}
+        try:
+            return self.rooms.regenerate(member)
+        except AssistantError as exc:
+            return {"ok": False, "error": exc.message}
