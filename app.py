@@ -1,9 +1,10 @@
 """Threadroom: one AI assistant in a shared group chat.
 
-``python app.py`` serves the app on eventlet; ``gunicorn -k eventlet -w 1
-'app:create_app()'`` does the same under gunicorn.  Monkey-patching is the entry
-point's job and happens in ``__main__`` only, so tests and other servers import this
-module untouched (switching to gevent is a one-line change here).
+``python app.py`` serves the app on eventlet; ``gunicorn -k gevent -w 1
+'app:create_app()'`` (or ``-k eventlet`` with gunicorn < 26) serves it under
+gunicorn.  Monkey-patching is the entry point's job (``__main__`` here, the worker
+under gunicorn), so tests and other servers import this module untouched; the
+factory then picks the async mode that the process was patched for.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if __name__ == "__main__":  # the entry point: patch before anything else is imp
 import logging
 import os
 import secrets
+import sys
 from collections.abc import Callable
 from collections.abc import Mapping
 
@@ -28,6 +30,13 @@ from flask import Flask
 
 from assistant.setup import init_assistant
 from config import Config
+from config import ConfigError
+from config import check_config
+from ops.logs import init_logging
+from ops.logs import log_wsgi_errors
+from ops.proxy import init_proxy
+from ops.setup import init_observers
+from ops.setup import init_ops
 from rooms.directory import call_here
 from rooms.rooms import get_rooms
 from routes import init_routes
@@ -35,13 +44,7 @@ from routes.security import init_security
 from sockets import get_socketio
 from sockets import init_sockets
 
-LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
-
-
-def init_logging() -> None:
-    """Log at INFO to stderr, without a line for every in-process engine call."""
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    logging.getLogger("httpx2").setLevel(logging.WARNING)
+log = logging.getLogger("threadroom")
 
 
 def instance_secret(folder: str) -> str:
@@ -77,6 +80,22 @@ def blocking_offload(async_mode: str) -> Callable:
     return call_here
 
 
+def patched_async_mode() -> str | None:
+    """Return the async mode this process was monkey-patched for, if any.
+
+    gunicorn's gevent and eventlet workers patch before loading the app; left to
+    itself, python-engineio would pick eventlet whenever it is installed, even in
+    a gevent worker.  Only a library already imported is asked.
+    """
+    gevent_monkey = sys.modules.get("gevent.monkey")
+    if gevent_monkey is not None and gevent_monkey.is_module_patched("socket"):
+        return "gevent"
+    eventlet_patcher = sys.modules.get("eventlet.patcher")
+    if eventlet_patcher is not None and eventlet_patcher.is_monkey_patched("socket"):
+        return "eventlet"
+    return None
+
+
 def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     """Create and configure an instance of the Threadroom application.
 
@@ -92,24 +111,38 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
         app.config["ENGINE_DB"] = os.path.join(app.instance_path, "threadroom.sqlite3")
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = instance_secret(app.instance_path)
-    init_logging()
+    if not app.config["ASYNC_MODE"]:
+        app.config["ASYNC_MODE"] = patched_async_mode()
+    check_config(app.config)
+    init_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    init_observers(app)  # before the sockets and the assistant, which it observes
     init_sockets(app, blocking_offload)
     init_assistant(app, assistant)
     # After the engine took its file lock: never mend another live process's rooms.
     get_rooms(app).recover()
     init_routes(app)
-    init_security(app)  # last: it wraps Socket.IO and the /v1 mount as well
+    init_ops(app, get_rooms(app), get_socketio(app).server)
+    init_security(app)  # it wraps Socket.IO and the /v1 mount as well
+    app.wsgi_app = log_wsgi_errors(app.wsgi_app)  # type: ignore[method-assign]
+    init_proxy(app)  # outermost: every layer sees the client's address and prefix
     return app
 
 
-if __name__ == "__main__":
-    application = create_app({"ASYNC_MODE": "eventlet"})
-    host, port = application.config["HOST"], application.config["PORT"]
-    logging.getLogger("threadroom").info("serving on http://%s:%s", host, port)
-    get_socketio(application).run(
-        application,
-        host=host,
-        port=port,
+def serve(app: Flask) -> None:
+    """Serve the app on eventlet's WSGI server (the entry point has patched).
+
+    Called directly rather than through ``socketio.run``, which keeps eventlet's
+    default ``debug=True``: that sends a 500's traceback to the client.
+    """
+    import eventlet
+    import eventlet.wsgi
+
+    host, port = app.config["HOST"], app.config["PORT"]
+    log.info("serving on http://%s:%s", host, port)
+    eventlet.wsgi.server(
+        eventlet.listen((host, port)),
+        app,
+        debug=False,
         log_output=False,
         # eventlet's WSGI server stops accepting at 1,024 connections by default.
         max_size=10_000,
@@ -117,3 +150,13 @@ if __name__ == "__main__":
         # reply; send each SSE frame as it is written.
         minimum_chunk_size=0,
     )
+
+
+if __name__ == "__main__":
+    try:
+        application = create_app({"ASYNC_MODE": "eventlet"})
+    except ConfigError as exc:
+        init_logging()
+        log.error("configuration error: %s", exc)
+        sys.exit(2)
+    serve(application)

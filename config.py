@@ -7,6 +7,8 @@ explicitly, and nowhere else reads the environment.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -19,6 +21,12 @@ def _int(name: str, default: int) -> int:
     """Read an integer setting, falling back to ``default`` when unset or blank."""
     value = os.environ.get(name, "").strip()
     return int(value) if value else default
+
+
+def _float(name: str, default: float) -> float:
+    """Read a number setting, falling back to ``default`` when unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
 
 
 def _str(name: str, default: str = "") -> str:
@@ -54,6 +62,8 @@ class Config:
     MODEL_READ_TIMEOUT_S = _int("MODEL_READ_TIMEOUT_S", 120)
     MODEL_STALL_TIMEOUT_S = _int("MODEL_STALL_TIMEOUT_S", 60)
     MODEL_CONTEXT_CHARS = _int("MODEL_CONTEXT_CHARS", 48000)
+    # One model call's budget, the SDK's retries included.
+    MODEL_CALL_DEADLINE_S = _float("MODEL_CALL_DEADLINE_S", 60)
     ASSISTANTS_BASE_URL = _str("ASSISTANTS_BASE_URL")
     OPENAI_ASSISTANT_ID = _str("OPENAI_ASSISTANT_ID")
     ASSISTANT_NAME = _str("ASSISTANT_NAME")
@@ -99,3 +109,46 @@ class Config:
 
     # HTTP security headers.
     FRAME_ANCESTORS = _str("FRAME_ANCESTORS", "none")  # who may frame the page
+
+    # Operations (README "Operations").
+    LOG_FORMAT = _str("LOG_FORMAT", "text")  # "text" or "json" (one object a line)
+    LOG_LEVEL = _str("LOG_LEVEL", "INFO")
+    READYZ_CACHE_S = _float("READYZ_CACHE_S", 5)  # how long a /readyz answer holds
+    READYZ_TIMEOUT_S = _float("READYZ_TIMEOUT_S", 3)  # per dependency probed
+    # Reverse proxies in front that set X-Forwarded-For/-Proto/-Host/-Prefix (0:
+    # none; those headers are then ignored, since anyone could send them).
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message says which and how to fix it."""
+
+
+URL_SETTINGS = ("MODEL_BASE_URL", "ASSISTANTS_BASE_URL")
+LOG_FORMATS = ("text", "json")
+
+
+def check_config(config: Mapping) -> None:
+    """Refuse settings that cannot work, before anything is built on them.
+
+    A base URL without ``http://`` would otherwise surface as "Could not reach the
+    model server at 127.0.0.1:11434/v1" at the first message, hiding the mistake.
+    """
+    for name in URL_SETTINGS:
+        value = config.get(name) or ""
+        if value and urlsplit(value).scheme not in ("http", "https"):
+            raise ConfigError(
+                f"{name}={value!r} has no http:// or https:// scheme; "
+                f"write it in full, e.g. {name}=http://{value.split('://')[-1]}"
+            )
+    level = str(config.get("LOG_LEVEL", "INFO")).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(
+            f"LOG_LEVEL={config['LOG_LEVEL']!r} is not one of: DEBUG, INFO, WARNING,"
+            " ERROR, CRITICAL"
+        )
+    if config.get("LOG_FORMAT", "text") not in LOG_FORMATS:
+        raise ConfigError(
+            f"LOG_FORMAT={config['LOG_FORMAT']!r} is not one of: "
+            + ", ".join(LOG_FORMATS)
+        )

@@ -10,13 +10,17 @@ import openai
 EMBEDDED_BASE_URL = "http://engine/v1"
 
 
-def embedded_client(wsgi_app: Callable, *, max_retries: int = 0) -> openai.OpenAI:
+def embedded_client(
+    wsgi_app: Callable, *, max_retries: int = 0, event_hooks: dict | None = None
+) -> openai.OpenAI:
     """Return an SDK client that calls the in-process engine through WSGI.
 
     Nothing crosses a socket: ``httpx2.WSGITransport`` runs the engine's WSGI app in
     the caller's thread (or green thread) and streams its SSE body lazily.
     """
-    http_client = httpx2.Client(transport=httpx2.WSGITransport(app=wsgi_app))
+    http_client = httpx2.Client(
+        transport=httpx2.WSGITransport(app=wsgi_app), event_hooks=event_hooks
+    )
     return openai.OpenAI(
         api_key="embedded",
         base_url=EMBEDDED_BASE_URL,
@@ -25,8 +29,16 @@ def embedded_client(wsgi_app: Callable, *, max_retries: int = 0) -> openai.OpenA
     )
 
 
-def remote_client(base_url: str, api_key: str, *, timeout: float = 60) -> openai.OpenAI:
+def remote_client(
+    base_url: str, api_key: str, *, timeout: float = 60, event_hooks: dict | None = None
+) -> openai.OpenAI:
     """Return an SDK client for a remote Assistants-compatible server."""
     return openai.OpenAI(
-        api_key=api_key or "none", base_url=base_url, timeout=timeout, max_retries=2
+        api_key=api_key or "none",
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=2,
+        http_client=(
+            openai.DefaultHttpxClient(event_hooks=event_hooks) if event_hooks else None
+        ),
     )

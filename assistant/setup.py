@@ -45,7 +45,8 @@ def init_assistant(app: Flask, assistant: AssistantService | None = None) -> Non
         # importing ``sockets``) keeps assistant/ free of the room's packages.
         spawn = app.extensions["socketio"].server.start_background_task
         offload = app.extensions.get("threadroom.offload")  # SQLite off the loop
-        assistant, engine = build_service(app.config, spawn, offload)
+        hooks = app.extensions.get("threadroom.hooks", {})  # ops' counters
+        assistant, engine = build_service(app.config, spawn, offload, **hooks)
     app.extensions[EXTENSION] = assistant
     app.extensions[ENGINE_EXTENSION] = engine
     if engine is not None and app.config["ENGINE_API_KEY"]:
@@ -59,10 +60,20 @@ def get_assistant(app: Flask) -> AssistantService:
 
 
 def build_service(
-    config: Mapping, spawn: Callable, offload: Callable | None = None
+    config: Mapping,
+    spawn: Callable,
+    offload: Callable | None = None,
+    *,
+    on_request: Callable | None = None,
+    on_model_error: Callable[[str], None] | None = None,
 ) -> tuple[AssistantService, object]:
     """Build the service for the configured backend, and the engine if embedded;
-    ``offload`` runs the engine's SQLite calls off the event loop."""
+    ``offload`` runs the engine's SQLite calls off the event loop.
+
+    :param on_request: an SDK request hook (the per-turn backend request count).
+    :param on_model_error: told the kind of each failed model call (metrics).
+    """
+    hooks = {"request": [on_request]} if on_request else None
     tools = default_registry()
     common = {
         "poll_interval_ms": config["POLL_INTERVAL_MS"],
@@ -71,21 +82,26 @@ def build_service(
     }
     engine = None
     if config["ASSISTANTS_BASE_URL"]:
-        client, info = _remote_backend(config)
+        client, info = _remote_backend(config, hooks)
     else:
-        engine, client, info = _embedded_backend(config, spawn, tools, offload)
+        provider = _chat_provider(config, on_model_error)
+        engine, client, info = _embedded_backend(
+            config, spawn, tools, offload, provider, hooks
+        )
     log.info("assistant backend: %s, model %s", info.backend, info.model)
     return AssistantService(client, info, tools, **common), engine
 
 
-def _remote_backend(config: Mapping) -> tuple[openai.OpenAI, AssistantInfo]:
+def _remote_backend(config: Mapping, hooks) -> tuple[openai.OpenAI, AssistantInfo]:
     """Connect to a remote Assistants server that already holds the assistant."""
     assistant_id = config["OPENAI_ASSISTANT_ID"]
     if not assistant_id:
         raise AssistantError(
             "ASSISTANTS_BASE_URL is set but OPENAI_ASSISTANT_ID is not."
         )
-    client = remote_client(config["ASSISTANTS_BASE_URL"], config["OPENAI_API_KEY"])
+    client = remote_client(
+        config["ASSISTANTS_BASE_URL"], config["OPENAI_API_KEY"], event_hooks=hooks
+    )
     try:
         assistant = client.beta.assistants.retrieve(assistant_id)
     except openai.APIError as exc:
@@ -99,9 +115,10 @@ def _remote_backend(config: Mapping) -> tuple[openai.OpenAI, AssistantInfo]:
     return client, AssistantInfo(assistant.id, name, "remote", assistant.model)
 
 
-def _embedded_backend(config: Mapping, spawn: Callable, tools, offload) -> tuple:
+def _embedded_backend(
+    config: Mapping, spawn: Callable, tools, offload, provider, hooks
+) -> tuple:
     """Start the embedded engine and create or update our assistant in it."""
-    provider = _chat_provider(config)
     engine = create_engine(
         db_path=config["ENGINE_DB"],
         default_provider=provider,
@@ -111,7 +128,7 @@ def _embedded_backend(config: Mapping, spawn: Callable, tools, offload) -> tuple
         poll_after_ms=config["POLL_INTERVAL_MS"],
         offload=offload,
     )
-    client = embedded_client(create_api(engine))
+    client = embedded_client(create_api(engine), event_hooks=hooks)
     backend = "demo" if provider is None else "openai"
     model = "demo" if provider is None else provider.model
     name = config["ASSISTANT_NAME"] or (DEMO_NAME if provider is None else DEFAULT_NAME)
@@ -119,7 +136,7 @@ def _embedded_backend(config: Mapping, spawn: Callable, tools, offload) -> tuple
     return engine, client, AssistantInfo(assistant.id, name, backend, model)
 
 
-def _chat_provider(config: Mapping):
+def _chat_provider(config: Mapping, on_error: Callable[[str], None] | None = None):
     """Return the Chat Completions provider when a key or base URL is configured."""
     if not (config["OPENAI_API_KEY"] or config["MODEL_BASE_URL"]):
         return None
@@ -134,6 +151,8 @@ def _chat_provider(config: Mapping):
         read_timeout_s=config["MODEL_READ_TIMEOUT_S"],
         stall_timeout_s=config["MODEL_STALL_TIMEOUT_S"],
         context_chars=config["MODEL_CONTEXT_CHARS"],
+        call_deadline_s=config["MODEL_CALL_DEADLINE_S"],
+        on_error=on_error,
     )
 
 

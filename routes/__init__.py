@@ -1,4 +1,5 @@
-"""HTTP blueprints: the page and health check, ``/stream`` and ``/export``."""
+"""HTTP blueprints: the page and health checks (/healthz, /readyz, /metrics),
+``/stream`` and ``/export``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from flask import Flask
 from assistant.engine.jsonbounds import BoundedJSONProvider
 from routes.errors import init_errors
 from routes.export import bp as export_bp
+from routes.ops import bp as ops_bp
 from routes.pages import bp as pages_bp
 from routes.stream import bp as stream_bp
 from web.cors import init_cors
@@ -20,5 +22,6 @@ def init_routes(app: Flask) -> None:
     app.register_blueprint(pages_bp)
     app.register_blueprint(stream_bp)
     app.register_blueprint(export_bp)
+    app.register_blueprint(ops_bp)
     init_cors(app)
     init_errors(app)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from flask import Flask
 from flask_socketio import SocketIO
 
+from ops.setup import observe_turns
 from rooms.directory import ThreadDirectory
 from rooms.directory import call_here
 from rooms.limits import Limits
@@ -62,8 +63,11 @@ def init_sockets(
     offload = offload_for(server.async_mode) if offload_for else call_here
     app.extensions[OFFLOAD] = offload
     emitter = Emitter(
-        lambda event, data, *, to, skip_sid=None: server.emit(
-            event, data, to=to, skip_sid=skip_sid, namespace="/"
+        observe_turns(  # the per-turn log line and metrics watch what rooms are told
+            app,
+            lambda event, data, *, to, skip_sid=None: server.emit(
+                event, data, to=to, skip_sid=skip_sid, namespace="/"
+            ),
         )
     )
     init_frames(socketio, emitter)

@@ -175,6 +175,7 @@ class FakeModelServer:
         self.reject_stream_options = reject_stream_options
         self.default = default or Reply()
         self.requests: list[dict] = []
+        self.model_listings = 0  # GET /v1/models answered (readiness probes)
         self.headers: list[dict[str, str]] = []
         self.client_gone = threading.Event()  # a client closed a stream early
         self._script: deque[Behaviour] = deque()
@@ -256,7 +257,22 @@ class FakeModelServer:
     def _wsgi(self, environ: dict, start_response: object) -> Iterator[bytes]:
         """Answer one request (the WSGI entry point)."""
         request = Request(environ)
+        if request.method == "GET" and request.path == "/v1/models":
+            return self._models(request)(environ, start_response)
         return self._respond(request)(environ, start_response)
+
+    def _models(self, request: Request) -> Response:
+        """List the models, as ``GET /v1/models`` does (with the key check)."""
+        with self._lock:
+            self.model_listings += 1
+        sent = request.headers.get("Authorization", "")
+        if self.api_key is not None and sent != f"Bearer {self.api_key}":
+            return invalid_key_response(sent.removeprefix("Bearer "))
+        models = self.models or ("fake-model",)  # any name is served; list one
+        data = [{"id": m, "object": "model", "owned_by": "fake"} for m in models]
+        return Response(
+            json.dumps({"object": "list", "data": data}), mimetype="application/json"
+        )
 
     def _respond(self, request: Request) -> Response:
         """Record the request, then apply the checks and the next behaviour."""

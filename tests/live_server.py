@@ -47,9 +47,17 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """``python app.py`` (or gunicorn with the eventlet worker) in a subprocess."""
+    """``python app.py`` (or gunicorn with the eventlet or gevent worker) in a
+    subprocess."""
 
-    def __init__(self, tmp_path: Path, *, gunicorn: bool = False, **env: str) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        gunicorn: bool = False,
+        worker: str = "eventlet",
+        **env: str,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp_path / f"server-{self.port}.log"
@@ -63,6 +71,7 @@ class LiveServer:
             **env,
         }
         self.gunicorn = gunicorn
+        self.worker = worker
         self.process: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
@@ -70,7 +79,7 @@ class LiveServer:
         if not self.gunicorn:
             return [sys.executable, "app.py"]
         bind = f"127.0.0.1:{self.port}"
-        return [sys.executable, "-m", "gunicorn", "-k", "eventlet", "-w", "1",
+        return [sys.executable, "-m", "gunicorn", "-k", self.worker, "-w", "1",
                 "-b", bind, "app:create_app()"]  # fmt: skip
 
     def start(self, timeout: float = 30) -> LiveServer:

@@ -1,5 +1,6 @@
-"""Start Threadroom as users do (``python app.py``, gunicorn + eventlet) and finish
-a turn with a real python-socketio client over a real socket."""
+"""Start Threadroom as users do (``python app.py``, gunicorn with the eventlet or the
+gevent worker) and finish a turn with a real python-socketio client over a real
+socket."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ import pytest
 import requests
 import socketio
 
+from tests.conftest import wait_for
 from tests.live_server import LiveServer
+
+# How users start it: the default entry point, and gunicorn with each worker.
+SERVERS = {
+    "python-app.py": {},
+    "gunicorn-eventlet": {"gunicorn": True, "worker": "eventlet"},
+    "gunicorn-gevent": {"gunicorn": True, "worker": "gevent"},
+}
 
 
 def complete_a_turn(url: str) -> dict:
@@ -35,24 +44,23 @@ def complete_a_turn(url: str) -> dict:
         client.disconnect()
 
 
-@pytest.mark.parametrize(
-    "gunicorn", [False, True], ids=["python-app.py", "gunicorn-eventlet"]
-)
-def test_a_real_server_completes_a_turn(tmp_path, gunicorn):
-    with LiveServer(tmp_path, gunicorn=gunicorn) as server:
+@pytest.mark.parametrize("server_kind", SERVERS, ids=list(SERVERS))
+def test_a_real_server_completes_a_turn(tmp_path, server_kind):
+    with LiveServer(tmp_path, **SERVERS[server_kind]) as server:
         assert requests.get(server.url + "/healthz").json()["backend"] == "demo"
         assert "Threadroom" in requests.get(server.url + "/").text
         reply = complete_a_turn(server.url)
         assert "Live" in reply["content"]
+        # The operators' line for that turn (gunicorn's workers log it too).
+        wait_for(lambda: "speakers='Live' status=completed" in server.log())
 
 
-@pytest.mark.parametrize(
-    "gunicorn", [False, True], ids=["python-app.py", "gunicorn-eventlet"]
-)
-def test_stream_frames_arrive_while_the_reply_is_written(tmp_path, gunicorn):
+@pytest.mark.parametrize("server_kind", SERVERS, ids=list(SERVERS))
+def test_stream_frames_arrive_while_the_reply_is_written(tmp_path, server_kind):
     """A buffering server would deliver the first frame only after every word was
     written (and broadcast); a streaming one delivers it while most are to come."""
-    with LiveServer(tmp_path, gunicorn=gunicorn, DEMO_DELAY_MS="150") as server:
+    server_options = SERVERS[server_kind]
+    with LiveServer(tmp_path, **server_options, DEMO_DELAY_MS="150") as server:
         deltas: list[str] = []
         watcher = socketio.Client()
         watcher.on("ai-delta", lambda data: deltas.append(data["delta"]))

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import random
 import re
 import secrets
+import time
 import unicodedata
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -46,6 +50,27 @@ MALFORMED = "The model server sent a malformed response."
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]+")
 _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9*_-]{4,})")
 
+# Gateways (LiteLLM, other proxies) answer an unknown model or a bad key with a 400
+# or a 404 of their own wording instead of OpenAI's 401 / model_not_found; these
+# say what such a body means, so the room gets the same sentence either way.
+_UNKNOWN_MODEL = re.compile(
+    r"invalid model name|unknown model|no such model|model_not_found"
+    r"|model\b[^.]{0,120}\b(?:not found|does not exist|not exist|is not available)"
+    r"|there is no 'model_name'",
+    re.IGNORECASE,
+)
+_BAD_KEY = re.compile(
+    r"api[ _-]?key|authenticat|unauthori[sz]ed|invalid (?:proxy server |bearer )?token"
+    r"|virtual key",
+    re.IGNORECASE,
+)
+_AUTH_TYPES = {"authentication_error", "auth_error", "invalid_api_key"}
+# The SDK's own retry policy (openai._base_client), kept when we retry ourselves.
+_RETRY_STATUSES = {408, 409, 429}
+_FIRST_RETRY_DELAY_S = 0.5
+_MAX_RETRY_DELAY_S = 8.0
+_MAX_RETRY_AFTER_S = 60.0
+
 
 class ChatCompletionsProvider:
     """Produce assistant output with a Chat Completions model over HTTP."""
@@ -63,9 +88,11 @@ class ChatCompletionsProvider:
         stall_timeout_s: float = 60,
         context_chars: int = 48000,
         max_retries: int = 2,
+        call_deadline_s: float = 60,
         send_names: bool = False,
         include_usage: bool = True,
         client: openai.OpenAI | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.model = model or DEFAULT_MODEL
         self.base_url = base_url or OPENAI_BASE_URL
@@ -73,9 +100,15 @@ class ChatCompletionsProvider:
         self.send_names = send_names
         self.include_usage = include_usage
         self._api_key = api_key
+        # One budget per model call, retries included: a gateway that retries
+        # upstream itself, times the SDK's retries, kept rooms waiting 16 s.
+        self.call_deadline_s = call_deadline_s
+        self.max_retries = max_retries
+        self._on_error = on_error or (lambda kind: None)
         # httpx2's read timeout applies to every socket read, so it doubles as the
         # stall detector: no byte for this long and the stream fails.
         self.wait_s = min(read_timeout_s, stall_timeout_s)
+        self._connect_s = connect_timeout_s
         self._timeout = httpx2.Timeout(self.wait_s, connect=connect_timeout_s)
         self._owns_client = client is None
         self._client = client or openai.OpenAI(
@@ -84,6 +117,8 @@ class ChatCompletionsProvider:
             timeout=self._timeout,
             max_retries=max_retries,
         )
+        # Retried here, against the deadline (see ``_open_stream``), not by the SDK.
+        self._once = self._client.with_options(max_retries=0)
 
     def close(self) -> None:
         """Release the HTTP connections of the SDK client, if this provider built it."""
@@ -97,6 +132,9 @@ class ChatCompletionsProvider:
             yield from self._stream_with_fallback(params)
         except openai.APIError as err:
             raise self._translate(err, params["model"]) from None
+        except ProviderError:  # a 200 that is not SSE, or a chunk that is not JSON
+            self._on_error("malformed")
+            raise
 
     def build_params(self, request: ModelRequest) -> dict:
         """Return the keyword arguments of ``chat.completions.create`` for a request."""
@@ -144,50 +182,107 @@ class ChatCompletionsProvider:
         state = StreamState()
         # The context manager closes the HTTP response when the engine closes this
         # generator (GeneratorExit): that is how a cancelled run stops the model.
-        with self._client.chat.completions.create(
-            **params, timeout=self._timeout
-        ) as chunks:
+        with self._open_stream(params) as chunks:
             _check_is_event_stream(chunks.response.headers.get("content-type", ""))
             for chunk in _decoded(chunks):
                 yield from _chunk_events(chunk, state)
         if state.usage is not None:
             yield state.usage
 
+    def _open_stream(self, params: dict):
+        """Send the request, retrying as the SDK would, within one deadline.
+
+        Each attempt may wait only what is left of ``call_deadline_s`` (to connect
+        and for each read, the stream's included); a retry that could not start
+        before the deadline is not made.  When the deadline cuts an attempt
+        short, the previous attempt's error is the one reported.
+        """
+        deadline = time.monotonic() + self.call_deadline_s
+        last: openai.APIError | None = None
+        for attempt in range(self.max_retries + 1):
+            remaining = max(deadline - time.monotonic(), 0.001)
+            timeout = httpx2.Timeout(
+                min(self.wait_s, remaining), connect=min(self._connect_s, remaining)
+            )
+            try:
+                return self._once.chat.completions.create(**params, timeout=timeout)
+            except openai.APITimeoutError as err:
+                if remaining < self.wait_s:  # the deadline ended it, not a stall
+                    raise last or DeadlinePassed(request=err.request) from None
+                last = err
+            except openai.APIError as err:
+                last = err
+            delay = _retry_delay(last, attempt)
+            if delay is None or attempt == self.max_retries:
+                break
+            if time.monotonic() + delay >= deadline:
+                log.info("Model call not retried: its deadline would pass first")
+                break
+            log.info("Model call failed (%s); retrying", type(last).__name__)
+            time.sleep(delay)
+        assert last is not None  # the loop ran at least once and failed
+        raise last
+
     def _translate(self, err: openai.APIError, model: str) -> ProviderError:
         """Turn an SDK error into a ``ProviderError`` people can read."""
+        kind, error = self._classify(err, model)
         status = getattr(err, "status_code", None)
-        log.warning("Model call failed: %s (HTTP %s)", type(err).__name__, status)
+        log.warning(
+            "Model call failed (%s): %s (HTTP %s)", kind, type(err).__name__, status
+        )
+        self._on_error(kind)
+        return error
+
+    def _classify(self, err: openai.APIError, model: str) -> tuple[str, ProviderError]:
+        """Return the kind of failure and the sentence the room gets."""
         if isinstance(err, openai.RateLimitError):
-            return ProviderError(
+            return "rate_limit", ProviderError(
                 "The model server is rate limiting requests; try again in a moment.",
                 "rate_limit_exceeded",
             )
-        if isinstance(err, openai.AuthenticationError):
-            return ProviderError(
-                "The model server rejected the API key (401). Check OPENAI_API_KEY."
+        meaning = error_meaning(err) if isinstance(err, openai.APIStatusError) else None
+        if isinstance(err, openai.AuthenticationError) or meaning == "auth":
+            return "auth", ProviderError(
+                f"The model server rejected the API key ({err_status(err)})."
+                " Check OPENAI_API_KEY."
             )
+        if meaning == "unknown_model":
+            return "unknown_model", _unknown_model(model)
         if isinstance(err, openai.NotFoundError):
             return self._not_found(err, model)
         if isinstance(err, openai.BadRequestError | openai.UnprocessableEntityError):
-            return ProviderError(self._server_message(err), "invalid_prompt")
+            return "bad_request", ProviderError(
+                self._server_message(err), "invalid_prompt"
+            )
+        if isinstance(err, DeadlinePassed):
+            return "deadline", ProviderError(
+                f"The model server did not answer within {self.call_deadline_s:g} s"
+                " (MODEL_CALL_DEADLINE_S)."
+            )
         if isinstance(err, openai.APITimeoutError):
-            return ProviderError(
+            return "timeout", ProviderError(
                 f"The model stopped responding (no data for {self.wait_s:g} s)."
             )
         if isinstance(err, openai.APIConnectionError):
-            return ProviderError(f"Could not reach the model server at {self._host}.")
+            return "connection", ProviderError(
+                f"Could not reach the model server at {self._host}."
+            )
         if isinstance(err, openai.APIStatusError):
-            return ProviderError(f"The model server failed (HTTP {err.status_code}).")
+            return "server_error", ProviderError(
+                f"The model server failed (HTTP {err.status_code})."
+            )
         # An error event inside an otherwise successful stream.
-        return ProviderError("The model server reported an error while replying.")
+        return "stream_error", ProviderError(
+            "The model server reported an error while replying."
+        )
 
-    def _not_found(self, err: openai.NotFoundError, model: str) -> ProviderError:
+    def _not_found(
+        self, err: openai.NotFoundError, model: str
+    ) -> tuple[str, ProviderError]:
         """Tell an unknown model apart from a base URL with no chat endpoint."""
         if err.code == "model_not_found" or model in err.message:
-            return ProviderError(
-                f"The model '{model}' was not found on the model server. Check MODEL."
-            )
-        return ProviderError(
+            return "unknown_model", _unknown_model(model)
+        return "no_endpoint", ProviderError(
             f"The model server at {self._host} has no chat completions endpoint "
             "(HTTP 404). Check MODEL_BASE_URL."
         )
@@ -207,6 +302,85 @@ class ChatCompletionsProvider:
         parts = urlsplit(self.base_url)
         host = parts.hostname or self.base_url
         return f"{host}:{parts.port}" if parts.port else host
+
+
+class DeadlinePassed(openai.APITimeoutError):
+    """A model call's deadline passed before any attempt got an answer."""
+
+
+def _unknown_model(model: str) -> ProviderError:
+    """Return the sentence for a model the server does not have."""
+    return ProviderError(
+        f"The model '{model}' was not found on the model server. Check MODEL."
+    )
+
+
+def err_status(err: openai.APIError) -> str:
+    """Return the HTTP status of an error as the sentences show it."""
+    return str(getattr(err, "status_code", "") or "401")
+
+
+def error_meaning(err: openai.APIStatusError) -> str | None:
+    """Return ``"auth"`` or ``"unknown_model"`` when an error response means a bad
+    key or an unknown model in a gateway's words, else None."""
+    body = err.body if isinstance(err.body, dict) else {}
+    return body_meaning(err.status_code, body, err.message)
+
+
+def body_meaning(status: int, body: dict, message: str = "") -> str | None:
+    """Say what an error body means, whoever sent it (OpenAI, LiteLLM, a proxy).
+
+    ``body`` is the ``error`` object (or the whole JSON body).  Only client errors
+    are read: a 5xx that mentions a key is the server's problem, not the key.
+    """
+    if status not in (400, 401, 403, 404, 422):
+        return None
+    error = body.get("error", body)
+    if not isinstance(error, dict):
+        error = {"message": str(error)}
+    code, kind = str(error.get("code") or ""), str(error.get("type") or "")
+    text = f"{error.get('message') or ''} {message}"
+    if code == "model_not_found" or _UNKNOWN_MODEL.search(text):
+        return "unknown_model"
+    if status == 401 or code in ("invalid_api_key", "401") or kind in _AUTH_TYPES:
+        return "auth"
+    if _BAD_KEY.search(text):
+        return "auth"
+    return None
+
+
+def _retry_delay(err: openai.APIError, attempt: int) -> float | None:
+    """Return how long to wait before retrying ``err``, or None if it should not
+    be retried (the SDK's rule: connection errors, 408, 409, 429 and 5xx, unless
+    the server says ``x-should-retry``)."""
+    if isinstance(err, openai.APIStatusError):
+        headers = err.response.headers
+        should = headers.get("x-should-retry")
+        if should == "false":
+            return None
+        status = err.status_code
+        if should != "true" and status not in _RETRY_STATUSES and status < 500:
+            return None
+        asked = _retry_after(headers)
+        if asked is not None:
+            return asked
+    elif not isinstance(err, openai.APIConnectionError):
+        return None
+    backoff = min(_FIRST_RETRY_DELAY_S * 2**attempt, _MAX_RETRY_DELAY_S)
+    return backoff * (1 - 0.25 * random.random())
+
+
+def _retry_after(headers) -> float | None:
+    """Return the server's requested delay in seconds (``retry-after-ms`` or
+    ``retry-after`` in seconds), if it gave a sensible one."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        try:
+            value = float(headers.get(name, "")) / scale
+        except ValueError:
+            continue
+        if math.isfinite(value) and 0 < value <= _MAX_RETRY_AFTER_S:
+            return value
+    return None
 
 
 # -- Input: the thread as chat messages ----------------------------------------------
