@@ -13,15 +13,20 @@ from collections.abc import Mapping
 
 import openai
 from flask import Flask
+from openai.types.beta import Assistant
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from assistant.client import embedded_client
 from assistant.client import remote_client
+from assistant.engine import Engine
+from assistant.engine import create_api
 from assistant.engine import create_engine
-from assistant.engine.api import create_api
+from assistant.engine.providers.openai_chat import DEFAULT_MODEL
+from assistant.engine.providers.openai_chat import ChatCompletionsProvider
 from assistant.errors import AssistantError
 from assistant.service import AssistantInfo
 from assistant.service import AssistantService
+from assistant.tools import ToolRegistry
 from assistant.tools import default_registry
 
 log = logging.getLogger(__name__)
@@ -60,7 +65,7 @@ def get_assistant(app: Flask) -> AssistantService:
 
 def build_service(
     config: Mapping, spawn: Callable, offload: Callable | None = None
-) -> tuple[AssistantService, object]:
+) -> tuple[AssistantService, Engine | None]:
     """Build the service for the configured backend, and the engine if embedded;
     ``offload`` runs the engine's SQLite calls off the event loop."""
     tools = default_registry()
@@ -69,7 +74,7 @@ def build_service(
         "run_timeout_s": config["RUN_TIMEOUT_S"],
         "spawn": spawn,
     }
-    engine = None
+    engine: Engine | None = None
     if config["ASSISTANTS_BASE_URL"]:
         client, info = _remote_backend(config)
     else:
@@ -99,7 +104,9 @@ def _remote_backend(config: Mapping) -> tuple[openai.OpenAI, AssistantInfo]:
     return client, AssistantInfo(assistant.id, name, "remote", assistant.model)
 
 
-def _embedded_backend(config: Mapping, spawn: Callable, tools, offload) -> tuple:
+def _embedded_backend(
+    config: Mapping, spawn: Callable, tools: ToolRegistry, offload: Callable | None
+) -> tuple[Engine, openai.OpenAI, AssistantInfo]:
     """Start the embedded engine and create or update our assistant in it."""
     provider = _chat_provider(config)
     engine = create_engine(
@@ -119,13 +126,10 @@ def _embedded_backend(config: Mapping, spawn: Callable, tools, offload) -> tuple
     return engine, client, AssistantInfo(assistant.id, name, backend, model)
 
 
-def _chat_provider(config: Mapping):
+def _chat_provider(config: Mapping) -> ChatCompletionsProvider | None:
     """Return the Chat Completions provider when a key or base URL is configured."""
     if not (config["OPENAI_API_KEY"] or config["MODEL_BASE_URL"]):
         return None
-    from assistant.engine.providers.openai_chat import DEFAULT_MODEL
-    from assistant.engine.providers.openai_chat import ChatCompletionsProvider
-
     return ChatCompletionsProvider(
         api_key=config["OPENAI_API_KEY"],
         base_url=config["MODEL_BASE_URL"] or None,
@@ -137,7 +141,13 @@ def _chat_provider(config: Mapping):
     )
 
 
-def _sync_assistant(client: openai.OpenAI, name, model, config, tools):
+def _sync_assistant(
+    client: openai.OpenAI,
+    name: str,
+    model: str,
+    config: Mapping,
+    tools: ToolRegistry,
+) -> Assistant:
     """Find our assistant (kept across restarts) and bring it up to date."""
     settings = {
         "name": name,

@@ -414,8 +414,9 @@ def _delta_events(delta: object, state: StreamState) -> list[ProviderEvent]:
     if delta is None:
         return []
     events: list[ProviderEvent] = []
-    if getattr(delta, "content", None):
-        events.append(TextDelta(delta.content))
+    text = getattr(delta, "content", None)
+    if text:
+        events.append(TextDelta(text))
     for position, call in enumerate(getattr(delta, "tool_calls", None) or ()):
         index = getattr(call, "index", None)
         function = getattr(call, "function", None)
