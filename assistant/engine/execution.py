@@ -15,6 +15,7 @@ from typing import Any
 from typing import Protocol
 
 from . import objects
+from .history import OverBudget
 from .history import build_request
 from .providers.base import Finish
 from .providers.base import Provider
@@ -92,6 +93,8 @@ class RunExecution:
                 self._settle()
         except Cancelled:
             self._close_cancelled()
+        except OverBudget as exc:
+            self._close_incomplete(exc.reason)
         except ProviderError as exc:
             self._close_failed(exc.code, exc.message)
         except Exception:
@@ -218,10 +221,13 @@ class RunExecution:
         with self.lock:
             if self.cancel.is_set():
                 raise Cancelled
+            thread_id = self.run["thread_id"]
+            created_ms = self.store.message_clock(thread_id, objects.now_ms())
             message = objects.message(
-                self.run["thread_id"],
+                thread_id,
                 "assistant",
                 [],
+                created_ms,
                 status="in_progress",
                 completed_at=None,
                 assistant_id=self.run["assistant_id"],
@@ -232,7 +238,7 @@ class RunExecution:
                 "message_creation": {"message_id": message["id"]},
             }
             self._open_step(details)
-            self.store.insert("messages", message)
+            self.store.insert_message(message, created_ms)
             self.publisher.publish(self.run_id, "thread.message.created", message)
             self.publisher.publish(self.run_id, "thread.message.in_progress", message)
             message["content"] = [objects.text_block("")]
@@ -378,6 +384,13 @@ class RunExecution:
                 self._finish_step(self.step, "cancelled", usage=self.usage)
             self.run["required_action"] = None
             self._end_run("cancelled")
+
+    def _close_incomplete(self, reason: str) -> None:
+        """End a run that may read or write no more tokens, before its model call."""
+        with self.lock:
+            self._load()
+            self.run["incomplete_details"] = {"reason": reason}
+            self._end_run("incomplete")
 
     def _close_failed(self, code: str, message: str) -> None:
         """Close the run as failed with ``last_error``."""
