@@ -29,11 +29,11 @@ from flask import Flask
 from assistant.setup import init_assistant
 from config import Config
 from rooms.directory import call_here
+from rooms.rooms import get_rooms
 from routes import init_routes
 from routes.security import init_security
-from sockets import get_rooms
+from sockets import get_socketio
 from sockets import init_sockets
-from sockets import socketio
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
@@ -84,7 +84,7 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     :param assistant: an ``AssistantService`` to use instead of building one.
     """
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_mapping(Config.as_dict())
+    app.config.from_object(Config)
     if config:
         app.config.from_mapping(config)
     if not app.config["ENGINE_DB"]:
@@ -106,7 +106,7 @@ if __name__ == "__main__":
     application = create_app({"ASYNC_MODE": "eventlet"})
     host, port = application.config["HOST"], application.config["PORT"]
     logging.getLogger("threadroom").info("serving on http://%s:%s", host, port)
-    socketio.run(
+    get_socketio(application).run(
         application,
         host=host,
         port=port,

@@ -31,7 +31,6 @@ def _list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in _str(name, default).split(",") if item.strip()]
 
 
-DEFAULT_OPENAI_MODEL = "gpt-5.4-mini"
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant taking part in a group chat. Several people share "
     "this conversation; each user message is tagged with the name of who wrote it. "
@@ -96,8 +95,3 @@ class Config:
 
     # HTTP security headers.
     FRAME_ANCESTORS = _str("FRAME_ANCESTORS", "none")  # who may frame the page
-
-    @classmethod
-    def as_dict(cls) -> dict:
-        """Return the settings as a plain mapping for ``app.config``."""
-        return {key: getattr(cls, key) for key in dir(cls) if key.isupper()}

@@ -3,15 +3,20 @@
 
     python3 dev.py run     # create .venv, install requirements, serve on the demo model
     python3 dev.py test    # create .venv, install dev requirements, lint, run tests
+                           # (the page's JS unit tests too, when Node 20+ is installed)
+    python3 dev.py lock    # recompile the lock files after a change to pyproject.toml
 
 The virtual environment is reused; requirements are reinstalled only when a
-requirements file changes (a hash of them is kept in .venv).
+requirements file changes (a hash of them is kept in .venv).  requirements.txt and
+requirements-dev.txt are lock files: every package, transitive ones too, pinned,
+compiled by pip-tools from the direct dependencies in pyproject.toml.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -58,10 +63,50 @@ def test(args: list[str]) -> int:
     lint = subprocess.call([str(PYTHON), "-m", "ruff", "check", "."], cwd=ROOT)
     if lint:
         return lint
+    js = test_js()
+    if js:
+        return js
     return subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT)
 
 
-COMMANDS = {"run": run, "test": test}
+def test_js() -> int:
+    """Run the page's JS unit tests with Node's own runner, if Node 20+ is installed.
+
+    Only the tests need Node; the app serves the page's modules as they are.
+    """
+    node = shutil.which("node")
+    if node is None or node_major(node) < 20:
+        print("Skipped the JS unit tests (tests/js): install Node 20+ to run them.")
+        return 0
+    command = [node, "--test", "--test-reporter=spec", "tests/js/"]
+    return subprocess.call(command, cwd=ROOT)
+
+
+def node_major(node: str) -> int:
+    """Return the major version of ``node`` ("v20.20.2" is 20; 0 when unreadable)."""
+    done = subprocess.run([node, "--version"], capture_output=True, text=True)
+    major = done.stdout.strip().lstrip("v").split(".")[0]
+    return int(major) if major.isdigit() else 0
+
+
+def lock(args: list[str]) -> int:
+    """Compile pyproject.toml's dependencies into the two lock files (extra
+    arguments go to pip-compile, e.g. ``--upgrade-package flask``)."""
+    ensure_venv("requirements-dev.txt")
+    compile_ = [str(PYTHON), "-m", "piptools", "compile", "-q", "--strip-extras"]
+    compile_ += ["--no-emit-index-url", "--no-emit-find-links", *args]
+    env = {**os.environ, "CUSTOM_COMPILE_COMMAND": "python3 dev.py lock"}
+    for extra, output in (
+        ([], "requirements.txt"),
+        (["--extra", "dev"], "requirements-dev.txt"),
+    ):
+        command = [*compile_, *extra, "-o", output, "pyproject.toml"]
+        if subprocess.call(command, cwd=ROOT, env=env):
+            return 1
+    return 0
+
+
+COMMANDS = {"run": run, "test": test, "lock": lock}
 
 
 def main() -> int:

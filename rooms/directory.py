@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
+from typing import Any
 
 from rooms.errors import StoreBusy
+from rooms.protocol import ReplyNote
 from storage.sqlite import Database
 from storage.sqlite import Offload
 from storage.sqlite import call_here
@@ -94,7 +97,9 @@ class ThreadDirectory:
 
     # -- the record -----------------------------------------------------------
 
-    def add_line(self, thread_id: str, line: dict, after_id: str | None) -> None:
+    def add_line(
+        self, thread_id: str, line: Mapping[str, Any], after_id: str | None
+    ) -> None:
         """Keep a system line of a room's conversation; ``after_id`` is the message
         it follows, when known."""
         self._write(
@@ -102,7 +107,7 @@ class ThreadDirectory:
             (thread_id, after_id, json.dumps(line)),
         )
 
-    def lines(self, thread_id: str) -> list[tuple[str | None, dict]]:
+    def lines(self, thread_id: str) -> list[tuple[str | None, Any]]:
         """Return the system lines of a thread, oldest first, with their anchors."""
         rows = self._all(
             "SELECT after_id, data FROM room_lines WHERE thread_id = ? ORDER BY seq",
@@ -110,7 +115,9 @@ class ThreadDirectory:
         )
         return [(after_id, json.loads(data)) for after_id, data in rows]
 
-    def add_note(self, thread_id: str, message_id: str, note: dict) -> None:
+    def add_note(
+        self, thread_id: str, message_id: str, note: Mapping[str, Any]
+    ) -> None:
         """Note how a reply ended (``{"status": "stopped", "stopped_by": …}``)."""
         self._write(
             "INSERT OR REPLACE INTO message_notes (message_id, thread_id, data)"
@@ -118,7 +125,7 @@ class ThreadDirectory:
             (message_id, thread_id, json.dumps(note)),
         )
 
-    def notes(self, thread_id: str) -> dict[str, dict]:
+    def notes(self, thread_id: str) -> dict[str, ReplyNote]:
         """Return the notes on a thread's replies, by message id."""
         rows = self._all(
             "SELECT message_id, data FROM message_notes WHERE thread_id = ?",

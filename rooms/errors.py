@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rooms.protocol import Ack
+
 
 class Refusal(Exception):
     """Something a person asked for is refused; ``message`` says why, plainly.
@@ -18,9 +20,9 @@ class Refusal(Exception):
         self.retry_after = retry_after
         self._status = status
 
-    def ack(self) -> dict:
+    def ack(self) -> Ack:
         """Return the Socket.IO ack for this refusal."""
-        ack: dict = {"ok": False, "error": self.message}
+        ack = Ack(ok=False, error=self.message)
         if self.retry_after is not None:
             ack["retry_after"] = self.retry_after
         return ack

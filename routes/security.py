@@ -88,4 +88,5 @@ def init_security(app: Flask) -> None:
     Call it last in the factory: it must wrap Socket.IO and the ``/v1`` mount too.
     """
     ancestors = frame_ancestors(app.config["FRAME_ANCESTORS"])
-    app.wsgi_app = SecurityHeaders(app.wsgi_app, security_headers(ancestors))
+    headers = security_headers(ancestors)
+    app.wsgi_app = SecurityHeaders(app.wsgi_app, headers)  # type: ignore[method-assign]

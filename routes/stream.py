@@ -17,12 +17,12 @@ from flask import jsonify
 from flask import request
 
 from rooms.errors import Refusal
-from sockets import get_rooms
-from sockets.state import Member
-from sockets.turns import END
-from sockets.turns import StreamSink
-from sockets.validation import parse_message
-from sockets.validation import parse_register
+from rooms.inbound import parse_message
+from rooms.inbound import parse_register
+from rooms.rooms import get_rooms
+from rooms.state import END
+from rooms.state import Member
+from rooms.state import StreamSink
 from web.sse import HEADERS as SSE_HEADERS
 from web.sse import frame as _frame
 
@@ -38,10 +38,10 @@ def stream():
     if not isinstance(data, dict):
         return jsonify(error="Send the message as a JSON object."), 400
     fields, error = parse_message(data, current_app.config["MAX_MESSAGE_CHARS"])
-    if error:
+    if fields is None:
         return jsonify(error=error), 400
     member, error = _sender(data)
-    if error:
+    if member is None:
         return jsonify(error=error), 400
     sink = StreamSink()
     ack = get_rooms(current_app).submit(member, fields, sink=sink)
@@ -68,7 +68,7 @@ def stop():
     the name the room reads is the one the room knows them by."""
     data = request.get_json(silent=True)
     member, error = _sender(data if isinstance(data, dict) else {}, registered=True)
-    if error:
+    if member is None:
         return jsonify(error=error), 403
     rooms = get_rooms(current_app)
     room = rooms.existing_room(member.room)
@@ -88,7 +88,7 @@ def refused(exc: Refusal):
     return response, exc.status
 
 
-def _sender(data: dict, *, registered: bool = False):
+def _sender(data: dict, *, registered: bool = False) -> tuple[Member | None, str]:
     """Find who is sending: the registered socket named by ``X-Socket-Id``, or, for
     clients without one, the ``user_id``/``name`` in the body (checked like
     ``register``: an id handed out before, sent without its token, is someone
@@ -98,20 +98,22 @@ def _sender(data: dict, *, registered: bool = False):
     sid = request.headers.get("X-Socket-Id", "")
     if sid:
         member = rooms.member(sid)
-        return (member, None) if member else (None, "That socket has not registered.")
+        if member is None:
+            return None, "That socket has not registered."
+        return member, ""
     fields, error = parse_register(data)
-    if error:
-        return None, error
+    if fields is None:
+        return None, error or ""
     if registered:  # checked, not created: a stop needs no room of its own
         if not rooms.token_valid(fields["user_id"], fields["token"]):
             return None, "Only people who registered in the room can do that."
-        return Member("", fields["user_id"], fields["name"], fields["room"]), None
+        return Member("", fields["user_id"], fields["name"], fields["room"]), ""
     address = request.remote_addr or ""
     if not rooms.token_valid(fields["user_id"], fields["token"]):
         rooms.limits.registration(address)  # a new identity, or a first post
     room = rooms.open_room(fields["room"], address)
     with room.lock:
-        return rooms.identify(room, fields), None
+        return rooms.identify(room, fields), ""
 
 
 def _items(sink: StreamSink):
@@ -135,7 +137,7 @@ def _sse(sink: StreamSink):
     yield _frame("done", {})
 
 
-def _plain_text(sink: StreamSink) -> Response:
+def _plain_text(sink: StreamSink) -> Response | tuple[Response, int]:
     """Relay the reply as text; a failure before any text is a JSON error."""
     items = _items(sink)
     for item in items:

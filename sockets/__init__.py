@@ -1,4 +1,10 @@
-"""Socket.IO: the unbound ``socketio`` and ``init_sockets`` that binds it to an app."""
+"""Socket.IO: ``init_sockets`` gives each app its own ``SocketIO`` and chat namespace.
+
+There is no module-level ``SocketIO``: one bound to several apps in one process
+swaps its server on every ``init_app``, so a client of one app would talk to the
+last one built.  Flask-SocketIO keeps each app's instance in
+``app.extensions["socketio"]``; ``get_socketio`` reads it.
+"""
 
 from __future__ import annotations
 
@@ -12,36 +18,34 @@ from rooms.directory import ThreadDirectory
 from rooms.directory import call_here
 from rooms.limits import Limits
 from rooms.limits import LimitSettings
+from rooms.protocol import Emitter
+from rooms.rooms import EXTENSION
+from rooms.rooms import Rooms
 from sockets.chat import ChatNamespace
 from sockets.frames import frame_options
 from sockets.frames import init_frames
-from sockets.rooms import Rooms
 
 log = logging.getLogger(__name__)
 
-socketio = SocketIO()
-EXTENSION = "threadroom.rooms"
 OFFLOAD = "threadroom.offload"
 
 
-@socketio.on_error_default
 def on_error(exc: Exception) -> dict:
     """Answer a handler's unexpected failure with an ack; log it, keep serving."""
     log.exception("socket handler failed", exc_info=exc)
     return {"ok": False, "error": "Something went wrong on the server."}
 
 
-def init_sockets(app: Flask, offload_for: Callable[[str], Callable] | None = None):
-    """Bind ``socketio`` to the app and register the chat namespace.
-
-    The namespace is registered after ``init_app``, here in the factory, so every
-    app built (one per test) gets its own namespace instance and server.
+def init_sockets(
+    app: Flask, offload_for: Callable[[str], Callable] | None = None
+) -> SocketIO:
+    """Give the app its ``SocketIO``, its rooms and the chat namespace.
 
     :param offload_for: returns, for the async mode Socket.IO chose, how to run a
         blocking call off the event loop; kept as ``app.extensions[OFFLOAD]`` for
         everything else that talks to SQLite.
     """
-    socketio.init_app(
+    socketio = SocketIO(
         app,
         async_mode=app.config["ASYNC_MODE"],
         cors_allowed_origins=app.config["CORS_ALLOWED_ORIGINS"] or None,
@@ -49,15 +53,21 @@ def init_sockets(app: Flask, offload_for: Callable[[str], Callable] | None = Non
         max_http_buffer_size=64 * 1024,
         **frame_options(),  # every malformed frame is answered, not dropped
     )
-    init_frames(socketio)
-    server = socketio.server  # this app's server, even after another app is built
+    socketio.on_error_default(on_error)
+    server = socketio.server
     offload = offload_for(server.async_mode) if offload_for else call_here
     app.extensions[OFFLOAD] = offload
+    emitter = Emitter(
+        lambda event, data, *, to, skip_sid=None: server.emit(
+            event, data, to=to, skip_sid=skip_sid, namespace="/"
+        )
+    )
+    init_frames(socketio, emitter)
     rooms = Rooms(
         lambda: app.extensions["threadroom.assistant"],
         ThreadDirectory(app.config["ENGINE_DB"], offload),
         secret=app.config["SECRET_KEY"],
-        emit=lambda event, data, **kw: server.emit(event, data, namespace="/", **kw),
+        emitter=emitter,
         spawn=server.start_background_task,
         sleep=server.sleep,
         empty_room_ttl_s=app.config["EMPTY_ROOM_TTL_S"],
@@ -66,8 +76,9 @@ def init_sockets(app: Flask, offload_for: Callable[[str], Callable] | None = Non
     )
     app.extensions[EXTENSION] = rooms
     socketio.on_namespace(ChatNamespace(rooms, app.config["MAX_MESSAGE_CHARS"]))
+    return socketio
 
 
-def get_rooms(app: Flask) -> Rooms:
-    """Return the app's rooms."""
-    return app.extensions[EXTENSION]
+def get_socketio(app: Flask) -> SocketIO:
+    """Return the app's ``SocketIO`` (what ``socketio.run`` and test clients need)."""
+    return app.extensions["socketio"]

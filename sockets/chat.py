@@ -1,6 +1,7 @@
 """The chat namespace: the seed client's Socket.IO events, plus ``stop``.
 
-Handlers validate at the edge and return the ack; ``Rooms`` does the work.
+Handlers validate at the edge and return the ack; ``Rooms`` does the work, and
+everything sent goes through the protocol's ``Emitter``.
 """
 
 from __future__ import annotations
@@ -9,16 +10,17 @@ import logging
 
 from flask import request
 from flask_socketio import Namespace
-from flask_socketio import emit
 from flask_socketio import join_room
 from flask_socketio import leave_room
 from socketio.exceptions import ConnectionRefusedError as ConnectionRefused
 
 from assistant.errors import AssistantError
 from rooms.errors import Refusal
-from sockets.rooms import Rooms
-from sockets.validation import parse_message
-from sockets.validation import parse_register
+from rooms.inbound import parse_message
+from rooms.inbound import parse_register
+from rooms.protocol import Ack
+from rooms.rooms import Rooms
+from sockets.session import current_sid
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ class ChatNamespace(Namespace):
     def __init__(self, rooms: Rooms, max_message_chars: int) -> None:
         super().__init__("/")
         self.rooms = rooms
+        self.emitter = rooms.emitter
         self.max_message_chars = max_message_chars
         self.connections = 0
 
@@ -38,8 +41,7 @@ class ChatNamespace(Namespace):
         """Dispatch an event; an unknown one gets an ``error`` event back."""
         if not hasattr(self, "on_" + (event or "")):
             error = f"Unknown event {str(event)[:40]!r}."
-            sid = args[0]  # no request context here: emit through the server
-            self.socketio.server.emit("error", {"error": error}, to=sid, namespace="/")
+            self.emitter.error(args[0], error)  # args[0]: the sender's sid
             return {"ok": False, "error": error}
         return super().trigger_event(event, *args)
 
@@ -57,48 +59,49 @@ class ChatNamespace(Namespace):
     def on_disconnect(self, reason=None):
         """Sent when a connection ends: the others hear ``leave`` if that was the
         person's last tab."""
-        if self._connected(request.sid):
+        if self._connected(current_sid()):
             return  # a client-sent event named "disconnect", not a real one
         self.connections -= 1
-        self._leave(request.sid)
+        self._leave(current_sid())
 
-    def on_register(self, data=None, *_extra):
+    def on_register(self, data=None, *_extra) -> Ack:
         """Sent by a browser to take a nickname in a room.  It gets ``welcome`` and
         the whole history and ``presence``; the others get ``join``.
 
         Only the joiner gets the full roster: broadcasting it on every join would
         cost O(members²) per room as a crowd arrives; the others apply the delta."""
         fields, error = parse_register(data)
-        if error:
-            return {"ok": False, "error": error}
-        previous = self.rooms.member(request.sid)
+        if fields is None:
+            return {"ok": False, "error": error or ""}
+        previous = self.rooms.member(current_sid())
         if previous is not None and previous.room != fields["room"]:
-            self._leave(request.sid)
+            self._leave(current_sid())
             leave_room(previous.room)
         try:
             member, room, change = self.rooms.register(
-                request.sid, fields, request.remote_addr or ""
+                current_sid(), fields, request.remote_addr or ""
             )
         except Refusal as exc:
             return exc.ack()
         except AssistantError as exc:
             return {"ok": False, "error": exc.message}
-        if not self._connected(request.sid):  # the tab closed meanwhile
-            self.rooms.leave(request.sid)
+        if not self._connected(current_sid()):  # the tab closed meanwhile
+            self.rooms.leave(current_sid())
             return {"ok": False, "error": "The connection closed."}
         # Join, then welcome, then read the history: whatever is broadcast while it
         # is read reaches this client too (after welcome), and the page keeps it.
+        sid = current_sid()
         join_room(room.name)
-        emit("welcome", self.rooms.welcome(room, member))
+        self.emitter.welcome(sid, self.rooms.welcome(room, member))
         try:
-            emit("message-list", self.rooms.history(room))
+            self.emitter.message_list(sid, self.rooms.history(room))
         except AssistantError as exc:
             return {"ok": False, "error": exc.message}
         if change == "joined":
-            emit("join", member.public(), to=room.name, include_self=False)
+            self.emitter.join(room.name, member.public(), skip_sid=sid)
         elif change == "renamed":  # rare: everyone gets the corrected roster
-            emit("presence", room.roster(), to=room.name, include_self=False)
-        emit("presence", room.roster())
+            self.emitter.presence(room.name, room.roster(), skip_sid=sid)
+        self.emitter.presence(sid, room.roster())
         return {
             "ok": True,
             "user_id": member.user_id,
@@ -106,15 +109,15 @@ class ChatNamespace(Namespace):
             "token": self.rooms.token_for(member.user_id),
         }
 
-    def on_message(self, data=None, *_extra):
+    def on_message(self, data=None, *_extra) -> Ack:
         """Sent by a browser with a new message: it is broadcast, queued for the
         assistant's next turn, and acknowledged with its id."""
-        member = self.rooms.member(request.sid)
+        member = self.rooms.member(current_sid())
         if member is None:
             return {"ok": False, "error": NOT_REGISTERED}
         fields, error = parse_message(data, self.max_message_chars)
-        if error:
-            return {"ok": False, "error": error}
+        if fields is None:
+            return {"ok": False, "error": error or ""}
         try:
             return self.rooms.submit(member, fields)
         except Refusal as exc:
@@ -125,16 +128,16 @@ class ChatNamespace(Namespace):
         member, room, gone = self.rooms.leave(sid)
         if member is None:
             return
-        if gone:
-            emit("leave", member.public(), to=room.name)
+        if gone and room is not None:
+            self.emitter.leave(room.name, member.public())
 
     def _connected(self, sid: str) -> bool:
         """Tell whether ``sid`` is still connected (False while disconnecting)."""
         return self.socketio.server.manager.is_connected(sid, "/")
 
-    def on_stop(self, data=None, *_extra):
+    def on_stop(self, data=None, *_extra) -> Ack:
         """Sent by anyone in the room to stop the reply being written."""
-        member = self.rooms.member(request.sid)
+        member = self.rooms.member(current_sid())
         if member is None:
             return {"ok": False, "error": NOT_REGISTERED}
         return self.rooms.stop(member)

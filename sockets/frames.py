@@ -26,15 +26,17 @@ and it keeps python-engineio's limit on huge integers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from engineio import json as engineio_json
-from flask import request
 from flask_socketio import SocketIO
-from flask_socketio import emit
 from socketio import packet
 
 from assistant.engine.jsonbounds import JSONTooDeep
 from assistant.engine.jsonbounds import check_depth
+from rooms.protocol import Ack
+from rooms.protocol import Emitter
+from sockets.session import current_sid
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ class FramePacket(packet.Packet):
     """A Socket.IO packet whose decoding never fails: bad frames become refusals."""
 
     json = FrameJSON
+    packet_type: int  # set by Packet.__init__ (python-socketio ships no type hints)
 
     def decode(self, encoded_packet):
         """Decode a frame; one the server cannot accept becomes a ``REFUSED`` event."""
@@ -126,13 +129,18 @@ class FramePacket(packet.Packet):
         self.data = [REFUSED, error, self.id is not None]
 
 
-def on_refused(error: str, has_ack: bool):
-    """Sent by no client: a frame ``FramePacket`` refused.  The sender gets the
-    error as its ack, or as an ``error`` event when it asked for no ack."""
-    log.debug("refused a frame from %s: %s", request.sid, error)
-    if not has_ack:
-        emit("error", {"error": error})
-    return {"ok": False, "error": error}
+def refused_handler(emitter: Emitter) -> Callable[[str, bool], Ack]:
+    """Return the handler of ``REFUSED``, the event no client sends: a frame
+    ``FramePacket`` refused.  The sender gets the error as its ack, or as an
+    ``error`` event when it asked for no ack."""
+
+    def on_refused(error: str, has_ack: bool) -> Ack:
+        log.debug("refused a frame from %s: %s", current_sid(), error)
+        if not has_ack:
+            emitter.error(current_sid(), error)
+        return {"ok": False, "error": error}
+
+    return on_refused
 
 
 def frame_options() -> dict:
@@ -140,6 +148,6 @@ def frame_options() -> dict:
     return {"serializer": FramePacket, "json": FrameJSON}
 
 
-def init_frames(socketio: SocketIO) -> None:
+def init_frames(socketio: SocketIO, emitter: Emitter) -> None:
     """Answer refused frames on the app's server (call after ``init_app``)."""
-    socketio.on_event(REFUSED, on_refused, namespace="/")
+    socketio.on_event(REFUSED, refused_handler(emitter), namespace="/")

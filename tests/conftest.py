@@ -7,7 +7,7 @@ import time
 import pytest
 
 from app import create_app
-from sockets import socketio
+from sockets import get_socketio
 from tests.live_server import BLANK_SETTINGS
 
 TEST_CONFIG = {
@@ -40,7 +40,7 @@ class Person:
     """One browser in the room, seen through the Socket.IO test client."""
 
     def __init__(self, app, flask_client) -> None:
-        self.sio = socketio.test_client(app, flask_test_client=flask_client)
+        self.sio = get_socketio(app).test_client(app, flask_test_client=flask_client)
         self.events: list[tuple[str, object]] = []
 
     @property

@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "static"
 VENDOR = STATIC / "vendor"
 INDEX = ROOT / "templates" / "index.html"
-APP_JS = STATIC / "app.js"
+# The page's own ES modules (not the vendored builds).
+MODULES = sorted(STATIC.glob("*.js"))
 
 
 def vendor_rows():
@@ -30,7 +31,7 @@ def vendor_rows():
 
 def test_vendor_table_lists_the_three_libraries():
     names = {row["file"] for row in vendor_rows()}
-    assert names == {"socket.io.min.js", "marked.umd.js", "purify.min.js"}
+    assert names == {"socket.io.esm.min.js", "marked.esm.js", "purify.es.mjs"}
 
 
 @pytest.mark.parametrize("row", vendor_rows(), ids=lambda row: row["file"])
@@ -48,7 +49,7 @@ def test_vendored_file_is_present_pinned_unmodified_and_licensed(row):
 
 
 def test_socketio_client_speaks_protocol_v5():
-    row = next(r for r in vendor_rows() if r["file"] == "socket.io.min.js")
+    row = next(r for r in vendor_rows() if r["file"] == "socket.io.esm.min.js")
     # python-socketio 5.x serves Socket.IO protocol v5: socket.io-client 4.x.
     assert row["version"].startswith("4.")
 
@@ -57,8 +58,7 @@ def test_index_references_only_local_assets():
     html = INDEX.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href|action)\s*=\s*["']?\s*(https?:)?//""", html)
     assert not re.search(r"https?://", html)
-    assets = ("socket.io.min.js", "marked.umd.js", "purify.min.js", "app.js", "app.css")
-    for name in assets:
+    for name in ("main.js", "app.css"):
         assert name in html
 
 
@@ -93,8 +93,34 @@ def test_index_renders_through_jinja_with_safe_bootstrap():
     assert "Offline demo model" in page
 
 
-def test_app_js_assigns_inner_html_only_from_dompurify():
-    lines = APP_JS.read_text(encoding="utf-8").splitlines()
+def test_the_modules_import_each_other_and_the_vendored_builds():
+    imported = set()
+    for path in MODULES:
+        source = path.read_text(encoding="utf-8")
+        imported |= set(re.findall(r"^import [^;]* from '([^']+)';$", source, re.M))
+    names = {path.name for path in MODULES}
+    # Relative to the module, so the page works under a proxy's sub-path too.
+    assert all(spec.startswith("./") for spec in imported), imported
+    vendored = {f"./vendor/{row['file']}" for row in vendor_rows()}
+    assert vendored <= imported
+    assert {spec[2:] for spec in imported - vendored} | {"main.js"} == names
+
+
+def test_index_preloads_every_module_main_imports():
+    preloaded = set(
+        re.findall(r'"([\w./-]+\.m?js)"', INDEX.read_text(encoding="utf-8"))
+    )
+    modules = {path.name for path in MODULES} - {"main.js"}
+    vendored = {f"vendor/{row['file']}" for row in vendor_rows()}
+    assert preloaded == modules | vendored
+
+
+def test_modules_assign_inner_html_only_from_dompurify():
+    lines = [
+        line
+        for path in MODULES
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
     html_sink = re.compile(r"\.(inner|outer)HTML\s*\+?=")
     assignments = [line for line in lines if html_sink.search(line)]
     assert assignments, "the markdown renderer should set innerHTML once"
@@ -105,5 +131,14 @@ def test_app_js_assigns_inner_html_only_from_dompurify():
     assert "document.write" not in source
 
 
-def test_app_js_has_no_remote_urls():
-    assert not re.search(r"https?://", APP_JS.read_text(encoding="utf-8"))
+def test_modules_have_no_remote_urls():
+    for path in MODULES:
+        assert not re.search(r"https?://", path.read_text(encoding="utf-8")), path
+
+
+def test_modules_address_the_server_relative_to_the_page():
+    source = "\n".join(path.read_text(encoding="utf-8") for path in MODULES)
+    # A leading slash would skip a proxy's sub-path (https://host/chat/).
+    assert not re.search(r"""fetch\(\s*[`'"]/""", source)
+    assert "fetch('stream'" in source
+    assert "new URL('socket.io', document.baseURI).pathname" in source

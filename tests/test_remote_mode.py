@@ -17,7 +17,7 @@ from app import create_app
 from assistant.errors import AssistantError
 from assistant.setup import get_assistant
 from assistant.tools import default_registry
-from sockets import get_rooms
+from rooms.rooms import get_rooms
 from tests.conftest import TEST_CONFIG
 from tests.conftest import Person
 from tests.conftest import wait_for

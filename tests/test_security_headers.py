@@ -23,7 +23,7 @@ HEADERS = {
 KEY = "k3y"
 REQUESTS = [
     ("GET", "/", {}, 200),
-    ("GET", "/static/app.js", {}, 200),
+    ("GET", "/static/main.js", {}, 200),
     ("GET", "/static/cats/cat-1.svg", {}, 200),
     ("GET", "/healthz", {}, 200),
     ("GET", "/no-such-page", {}, 404),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sockets import get_rooms
+from rooms.rooms import get_rooms
 from tests.conftest import Person
 from tests.conftest import wait_for
 

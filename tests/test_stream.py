@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from sockets import get_rooms
+from rooms.rooms import get_rooms
 from tests.conftest import wait_for
 
 SSE = {"Accept": "text/event-stream"}

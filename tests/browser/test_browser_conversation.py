@@ -7,22 +7,15 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser_support import Person
-from tests.browser_support import browser_fixture  # noqa: F401
-from tests.browser_support import open_people
-from tests.browser_support import people_fixture  # noqa: F401
-from tests.browser_support import requires_chromium
-from tests.browser_support import room_fixture  # noqa: F401
-from tests.browser_support import shared_server_fixture  # noqa: F401
-
-pytestmark = requires_chromium
+from tests.browser.person import BrowserPerson
+from tests.browser.person import open_people
 
 
 def test_three_people_see_each_other_and_one_streamed_reply(
-    browser, shared_server, room, people
+    browser, shared_server, room, browser_people
 ):
     alice, bob, carol = open_people(
-        browser, people, shared_server.url, room, ["Alice", "Bob", "Carol"]
+        browser, browser_people, shared_server.url, room, ["Alice", "Bob", "Carol"]
     )
     expect(alice.transcript).to_contain_text("Bob joined")
     expect(alice.transcript).to_contain_text("Carol joined")
@@ -49,7 +42,9 @@ def test_three_people_see_each_other_and_one_streamed_reply(
     for person in (alice, bob, carol):
         person.wait_replies(1)
 
-    finals = [p.replies().last.locator(".msg-body").inner_text() for p in people]
+    finals = [
+        p.replies().last.locator(".msg-body").inner_text() for p in browser_people
+    ]
     assert finals[0].startswith("Hi Alice!")
     assert "Good morning, everyone" in finals[0]
     assert finals == [finals[0]] * 3
@@ -65,13 +60,15 @@ def test_three_people_see_each_other_and_one_streamed_reply(
     expect(own).to_have_count(1)
     expect(own).to_contain_text("(you)")
     expect(bob.transcript.locator("article.msg-own")).to_have_count(0)
-    assert not any(p.errors for p in people), [p.errors for p in people]
+    assert not any(p.errors for p in browser_people), [p.errors for p in browser_people]
 
 
 def test_a_tool_call_shows_while_it_runs_and_its_result_follows(
-    browser, shared_server, room, people
+    browser, shared_server, room, browser_people
 ):
-    alice, bob = open_people(browser, people, shared_server.url, room, ["Ann", "Ben"])
+    alice, bob = open_people(
+        browser, browser_people, shared_server.url, room, ["Ann", "Ben"]
+    )
     alice.send("What time is it in Tokyo?")
     for person in (alice, bob):
         expect(person.page.locator("#tool-list")).to_contain_text("Checking the time")
@@ -88,10 +85,10 @@ def test_a_tool_call_shows_while_it_runs_and_its_result_follows(
 
 
 def test_stop_mid_reply_names_who_stopped_it_and_the_next_reply_is_normal(
-    browser, shared_server, room, people
+    browser, shared_server, room, browser_people
 ):
     alice, bob, carol = open_people(
-        browser, people, shared_server.url, room, ["Ava", "Bo", "Cy"]
+        browser, browser_people, shared_server.url, room, ["Ava", "Bo", "Cy"]
     )
     alice.send("Tell us a long story about the sea, the wind and the old lighthouse")
     expect(bob.transcript.locator(".msg-streaming .msg-body")).not_to_be_empty()
@@ -124,10 +121,10 @@ HOSTILE_TEXT = (
 
 
 def test_html_in_names_and_messages_is_shown_as_text_and_runs_nothing(
-    browser, shared_server, room, people
+    browser, shared_server, room, browser_people
 ):
     alice, mallory = open_people(
-        browser, people, shared_server.url, room, ["Alice", HOSTILE_NAME]
+        browser, browser_people, shared_server.url, room, ["Alice", HOSTILE_NAME]
     )
     mallory.send(HOSTILE_TEXT)
     for person in (mallory, alice):
@@ -159,16 +156,18 @@ def test_html_in_names_and_messages_is_shown_as_text_and_runs_nothing(
 
 
 def test_a_late_joiner_and_a_reloaded_page_see_the_whole_conversation(
-    browser, shared_server, room, people
+    browser, shared_server, room, browser_people
 ):
-    alice, bob = open_people(browser, people, shared_server.url, room, ["Al", "Bea"])
+    alice, bob = open_people(
+        browser, browser_people, shared_server.url, room, ["Al", "Bea"]
+    )
     alice.send("First message from Al")
     alice.wait_replies(1)
     bob.send("Second message from Bea")
     alice.wait_replies(2)
 
-    carol = Person(browser).join(shared_server.url, room, "Cat")
-    people.append(carol)
+    carol = BrowserPerson(browser).join(shared_server.url, room, "Cat")
+    browser_people.append(carol)
     expect(carol.replies()).to_have_count(2)
     assert _conversation(carol) == _conversation(alice)
 
@@ -185,7 +184,7 @@ def test_a_late_joiner_and_a_reloaded_page_see_the_whole_conversation(
     assert len(ids) == len(set(ids))
 
 
-def _conversation(person: Person) -> list[tuple]:
+def _conversation(person: BrowserPerson) -> list[tuple]:
     """Return the messages (not join lines) as (role, name, text, notes)."""
     return [
         (m["role"], m["name"], m["text"], tuple(m["note"]))
@@ -195,9 +194,11 @@ def _conversation(person: Person) -> list[tuple]:
 
 
 def test_a_message_sent_during_a_reply_waits_then_gets_its_own_turn(
-    browser, shared_server, room, people
+    browser, shared_server, room, browser_people
 ):
-    alice, bob = open_people(browser, people, shared_server.url, room, ["Amy", "Ben"])
+    alice, bob = open_people(
+        browser, browser_people, shared_server.url, room, ["Amy", "Ben"]
+    )
     alice.send("Please tell me something long about the mountains and the rivers")
     expect(bob.transcript.locator(".msg-streaming .msg-body")).not_to_be_empty()
     bob.send("And me too, after that")
@@ -214,9 +215,9 @@ def test_a_message_sent_during_a_reply_waits_then_gets_its_own_turn(
 
 
 def test_a_failed_reply_is_told_in_a_plain_sentence(
-    browser, shared_server, room, people
+    browser, shared_server, room, browser_people
 ):
-    (alice,) = open_people(browser, people, shared_server.url, room, ["Ada"])
+    (alice,) = open_people(browser, browser_people, shared_server.url, room, ["Ada"])
     alice.send("please fail")
     alice.wait_idle()
     line = alice.transcript.locator(".msg-system").last

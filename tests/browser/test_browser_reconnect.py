@@ -4,26 +4,19 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser_support import DEMO_DELAY_MS
-from tests.browser_support import Person
-from tests.browser_support import browser_fixture  # noqa: F401
-from tests.browser_support import open_people
-from tests.browser_support import people_fixture  # noqa: F401
-from tests.browser_support import requires_chromium
-from tests.browser_support import room_fixture  # noqa: F401
-from tests.browser_support import shared_server_fixture  # noqa: F401
+from tests.browser.person import DEMO_DELAY_MS
+from tests.browser.person import BrowserPerson
+from tests.browser.person import open_people
 from tests.live_server import LiveServer
 
-pytestmark = requires_chromium
 
-
-def assert_no_duplicates(person: Person) -> None:
+def assert_no_duplicates(person: BrowserPerson) -> None:
     """Each message id shows once."""
     ids = [m["id"] for m in person.messages()]
     assert len(ids) == len(set(ids)), ids
 
 
-def conversation(person: Person) -> list[tuple]:
+def conversation(person: BrowserPerson) -> list[tuple]:
     """Return the user and assistant messages as (role, name, text)."""
     return [
         (m["role"], m["name"], m["text"])
@@ -33,10 +26,12 @@ def conversation(person: Person) -> list[tuple]:
 
 
 def test_a_server_restart_reconnects_both_pages_under_the_same_names(
-    browser, people, tmp_path
+    browser, browser_people, tmp_path
 ):
     with LiveServer(tmp_path, DEMO_DELAY_MS=DEMO_DELAY_MS) as server:
-        alice, bob = open_people(browser, people, server.url, None, ["Ana", "Bert"])
+        alice, bob = open_people(
+            browser, browser_people, server.url, None, ["Ana", "Bert"]
+        )
         alice.send("Before the restart")
         bob.wait_replies(1)
         before = conversation(alice)
@@ -68,9 +63,11 @@ def test_a_server_restart_reconnects_both_pages_under_the_same_names(
 
 
 def test_a_page_that_was_offline_gets_the_reply_that_finished_meanwhile(
-    browser, shared_server, room, people
+    browser, shared_server, room, browser_people
 ):
-    alice, bob = open_people(browser, people, shared_server.url, room, ["Aiko", "Bram"])
+    alice, bob = open_people(
+        browser, browser_people, shared_server.url, room, ["Aiko", "Bram"]
+    )
     bob.context.set_offline(True)
     expect(bob.page.locator("#connection-banner")).to_be_visible()
     alice.send("Bram is away while I say this")

@@ -1,8 +1,9 @@
 """One assistant turn for a room: bracket it, relay it, report how it ended.
 
 A turn answers a batch of queued messages with one run.  Everything the room sees
-goes through ``emit``: ``ai-start``, ``ai-tool``, ``ai-delta``, ``message-list`` (the
-reply), a system ``message`` when it failed, and ``ai-end`` — always, exactly once.
+goes through the protocol's ``Emitter``: ``ai-start``, ``ai-tool``, ``ai-delta``,
+``message-list`` (the reply), a system ``message`` when it failed, and ``ai-end`` —
+always, exactly once.
 """
 
 from __future__ import annotations
@@ -11,61 +12,26 @@ import datetime
 import itertools
 import json
 import logging
-import queue
 from collections.abc import Callable
-from dataclasses import dataclass
-from dataclasses import field
 
 from assistant.errors import AssistantError
 from assistant.service import AssistantService
 from assistant.service import TurnHooks
 from rooms.directory import ThreadDirectory
 from rooms.errors import StoreBusy
-from sockets.state import Member
-from sockets.state import Pending
-from sockets.state import Room
-from sockets.validation import system_message
+from rooms.messages import system_message
+from rooms.protocol import ChatMessage
+from rooms.protocol import Emitter
+from rooms.protocol import ToolCall
+from rooms.protocol import TurnEnd
+from rooms.state import Pending
+from rooms.state import Room
+from rooms.state import Turn
 
 log = logging.getLogger(__name__)
 
 _turn_numbers = itertools.count(1)
 CRASHED = "Something went wrong; the assistant could not answer."
-END = object()  # marks the end of a StreamSink
-
-
-class StreamSink:
-    """What one ``/stream`` request reads: ``(kind, data)`` items, then ``END``."""
-
-    def __init__(self) -> None:
-        self._items: queue.Queue = queue.Queue()  # green under monkey-patching
-
-    def put(self, kind: str, data: dict) -> None:
-        """Add a frame (``delta``, ``tool``, ``error``)."""
-        self._items.put((kind, data))
-
-    def close(self) -> None:
-        """Mark the end of the reply."""
-        self._items.put(END)
-
-    def get(self, timeout: float | None = None):
-        """Return the next item, or ``END``; raises ``queue.Empty`` on timeout."""
-        return self._items.get(timeout=timeout)
-
-
-@dataclass
-class Turn:
-    """A turn in progress: its number, run, partial text and who stopped it."""
-
-    number: int
-    replying_to: list[str]
-    run_id: str | None = None
-    partial: dict = field(default_factory=dict)  # message id -> text so far
-    stopped_by: Member | None = None
-    record: dict = field(default_factory=dict)  # what the room's record holds
-
-    def public(self) -> dict:
-        """Describe the turn for ``ai-start`` and a late joiner's ``welcome``."""
-        return {"turn": self.number, "replying_to": self.replying_to}
 
 
 def turn_context(speakers: list[str], roster: list[str], today: datetime.date) -> str:
@@ -100,20 +66,24 @@ class TurnRunner:
     def __init__(
         self,
         assistant: AssistantService,
-        emit: Callable,
+        emitter: Emitter,
         *,
         record: ThreadDirectory,
         stream_mode: str = "stream",
         sleep: Callable[[float], None],
     ) -> None:
         self.assistant = assistant
-        self.emit = emit
+        self.emitter = emitter
         self.record = record
         self.stream_mode = stream_mode
         self.sleep = sleep
 
     def run(
-        self, room: Room, batch: list[Pending], messages: list[dict], roster: list[str]
+        self,
+        room: Room,
+        batch: list[Pending],
+        messages: list[ChatMessage],
+        roster: list[str],
     ) -> str:
         """Answer ``messages`` with one run; ``ai-end`` goes out whatever happens.
 
@@ -132,7 +102,7 @@ class TurnRunner:
         last_asked = messages[-1]["id"]
         status = "failed"
         try:
-            self.emit("ai-start", turn.public(), to=room.name)
+            self.emitter.ai_start(room.name, turn.public())
             self._open(room, turn, last_asked)
             status = self._answer(room, turn, batch, messages, roster, sinks)
         except StoreBusy:  # the record could not note the turn: nothing was sent
@@ -150,7 +120,7 @@ class TurnRunner:
                 for sink in sinks:  # first: a failing emit must not leave one hanging
                     sink.close()
             self._close(room)
-            self.emit("ai-end", self._end_payload(turn, status), to=room.name)
+            self.emitter.ai_end(room.name, self._end_payload(turn, status))
         return status
 
     def _failed(self, room, turn, sinks, exc: AssistantError, last_asked: str) -> str:
@@ -170,7 +140,7 @@ class TurnRunner:
     def _open(self, room: Room, turn: Turn, last_asked: str) -> None:
         """Note in the record that a turn is being written (until ``_close``)."""
         turn.record = {"turn": turn.number, "after": last_asked, "messages": []}
-        self.record.open_turn(room.name, room.thread_id, turn.record)
+        self.record.open_turn(room.name, room.thread(), turn.record)
 
     def _close(self, room: Room) -> None:
         """Note that the room's turn is over."""
@@ -195,7 +165,7 @@ class TurnRunner:
             on_tool=lambda name, status: self._on_tool(room, turn, sinks, name, status),
         )
         result = self.assistant.run_turn(
-            room.thread_id, messages, context, stream=streaming, hooks=hooks
+            room.thread(), messages, context, stream=streaming, hooks=hooks
         )
         if sinks and not streaming:  # mock mode: replay the finished reply word by word
             self._replay(room, turn, sinks, result.messages)
@@ -209,23 +179,23 @@ class TurnRunner:
         with room.lock:
             room.unsaved = [m for m in room.unsaved if m["id"] not in sent]
         if turn.stopped_by is not None:  # Stop was pressed before the run existed
-            self.assistant.cancel(room.thread_id, run_id)
+            self.assistant.cancel(room.thread(), run_id)
 
     def _on_delta(self, room, turn, sinks, message_id: str, text: str) -> None:
         """Send a text fragment to every screen and every /stream caller."""
         if message_id not in turn.partial:  # a reply people now see being written
             turn.record["messages"].append(message_id)
-            self._keep(self.record.open_turn, room.name, room.thread_id, turn.record)
+            self._keep(self.record.open_turn, room.name, room.thread(), turn.record)
         turn.partial[message_id] = turn.partial.get(message_id, "") + text
-        self.emit("ai-delta", {"id": message_id, "delta": text}, to=room.name)
+        self.emitter.ai_delta(room.name, message_id, text)
         for sink in sinks:
             sink.put("delta", {"id": message_id, "text": text})
 
     def _on_tool(self, room, turn, sinks, name: str, status: str) -> None:
         """Show a tool call while it runs."""
         label = self.assistant.tools.label(name)
-        payload = {"turn": turn.number, "name": name, "label": label, "status": status}
-        self.emit("ai-tool", payload, to=room.name)
+        call = ToolCall(turn=turn.number, name=name, label=label, status=status)
+        self.emitter.ai_tool(room.name, call)
         for sink in sinks:
             sink.put("tool", {"name": name, "status": status, "label": label})
 
@@ -249,9 +219,9 @@ class TurnRunner:
             note = {"status": "timeout"}
         for message in messages if note else ():
             message.update(note)
-            self._keep(self.record.add_note, room.thread_id, message["id"], note)
+            self._keep(self.record.add_note, room.thread(), message["id"], note)
         if messages:
-            self.emit("message-list", messages, to=room.name)
+            self.emitter.message_list(room.name, messages)
         after = messages[-1]["id"] if messages else turn.record["after"]
         if stopped:
             stopper = turn.stopped_by.name
@@ -267,15 +237,15 @@ class TurnRunner:
         """Send a system line to the room (and keep it in the record, after the
         message ``after``) and an error frame to /stream callers."""
         line = system_message(sentence, level)
-        self.emit("message", line, to=room.name)  # first: the record may be slow
-        self._keep(self.record.add_line, room.thread_id, line, after)
+        self.emitter.message(room.name, line)  # first: the record may be slow
+        self._keep(self.record.add_line, room.thread(), line, after)
         for sink in sinks:
             sink.put("error", {"error": sentence})
 
     @staticmethod
-    def _end_payload(turn: Turn, status: str) -> dict:
+    def _end_payload(turn: Turn, status: str) -> TurnEnd:
         """Build ``ai-end``: the turn, how it ended, and who stopped it."""
-        payload = {"turn": turn.number, "status": status}
+        payload = TurnEnd(turn=turn.number, status=status)
         if turn.stopped_by is not None and status == "cancelled":
             payload["stopped_by"] = turn.stopped_by.public()
         return payload

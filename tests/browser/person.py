@@ -1,112 +1,35 @@
-"""Drive Threadroom's page in Debian's chromium through Playwright (browser tests).
+"""One person using Threadroom's page in chromium, driven through Playwright.
 
-Fixtures ``browser``, ``shared_server``, ``room`` and ``people``; ``Person`` is one
-browser context with the page open.
+``BrowserPerson`` is one browser context with the page open (the Socket.IO
+``Person`` of tests/conftest.py is another thing: a test client without a page).
+The fixtures that make them are in conftest.py beside this file.
 Everything waits on conditions (``expect``, ``wait_for_function``), never on sleeps.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser
 from playwright.sync_api import Page
 from playwright.sync_api import Route
 from playwright.sync_api import expect
-from playwright.sync_api import sync_playwright
 
-from tests.live_server import LiveServer
-
-ROOT = Path(__file__).resolve().parent.parent
-AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "tests" / "vendor" / "axe.min.js"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = shutil.which("chromium")
-SKIP_REASON = (
-    "install Debian's chromium package (apt-get install chromium)"
-    " to run the browser tests"
-)
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 WAIT_MS = 20_000  # the longest any condition may take (a whole demo reply on 2 cores)
 DEMO_DELAY_MS = "80"  # per word: a reply takes a second or two, long enough to watch
 
-requires_chromium = pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
-
 expect.set_options(timeout=WAIT_MS)
-
-_room_numbers = itertools.count(1)
-
-
-# -- fixtures ------------------------------------------------------------------
-#
-# Each test module imports these (``import browser_fixture``, named ``browser``),
-# so pytest sees one definition per module: the session-wide objects are kept here, made
-# by the first module that asks and closed by it at the end of the session.
-
-_session: dict[str, object] = {}
-
-
-@pytest.fixture(scope="session", name="browser")
-def browser_fixture() -> Iterator[Browser]:
-    """Launch one headless chromium for the whole session."""
-    if "browser" in _session:
-        yield _session["browser"]
-        return
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        _session["browser"] = chromium
-        yield chromium
-        del _session["browser"]
-        chromium.close()
-
-
-@pytest.fixture(scope="session", name="shared_server")
-def shared_server_fixture(tmp_path_factory) -> Iterator[LiveServer]:
-    """Serve the app once for the tests that can share it (each uses its own room)."""
-    if "server" in _session:
-        yield _session["server"]
-        return
-    folder = tmp_path_factory.mktemp("browser")
-    with LiveServer(folder, DEMO_DELAY_MS=DEMO_DELAY_MS) as server:
-        _session["server"] = server
-        yield server
-        del _session["server"]
-
-
-@pytest.fixture(name="room")
-def room_fixture(request) -> str:
-    """Return a room name of this test's own: tests on a shared server stay apart."""
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
-    return f"r{next(_room_numbers)}-{slug}"[:32].rstrip("-_")
-
-
-@pytest.fixture(name="people")
-def people_fixture(browser) -> Iterator[list]:
-    """Collect the ``Person``s a test opens and close them afterwards."""
-    opened: list[Person] = []
-    yield opened
-    for person in opened:
-        person.close()
 
 
 # -- one person in one browser context ---------------------------------------
 
 
-class Person:
+class BrowserPerson:
     """One browser context (its own storage, so its own identity) with the page."""
 
     def __init__(self, browser: Browser, **context_options) -> None:
@@ -123,13 +46,13 @@ class Person:
         if message.type == "error":
             self.errors.append(message.text)
 
-    def open(self, url: str, room: str | None = None) -> Person:
+    def open(self, url: str, room: str | None = None) -> BrowserPerson:
         """Load the page (in ``room``) and wait until its script has started."""
         self.page.goto(f"{url}/?room={room}" if room else url)
         expect(self.page.locator("#nickname-dialog")).to_be_visible()
         return self
 
-    def join(self, url: str, room: str | None, name: str) -> Person:
+    def join(self, url: str, room: str | None, name: str) -> BrowserPerson:
         """Open the page, choose ``name`` in the dialog and wait to be in the room."""
         self.open(url, room)
         self.page.get_by_role("textbox", name="Nickname").fill(name)
@@ -266,11 +189,11 @@ class Person:
 
 def open_people(
     browser: Browser, people: list, url: str, room: str | None, names, **options
-) -> list[Person]:
+) -> list[BrowserPerson]:
     """Join ``names`` one after the other; each waits until everyone is present."""
     joined = []
     for name in names:
-        person = Person(browser, **options).join(url, room, name)
+        person = BrowserPerson(browser, **options).join(url, room, name)
         people.append(person)
         joined.append(person)
     for person in joined:

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser_support import Person
-from tests.browser_support import browser_fixture  # noqa: F401
-from tests.browser_support import open_people
-from tests.browser_support import people_fixture  # noqa: F401
-from tests.browser_support import requires_chromium
+from tests.browser.person import BrowserPerson
+from tests.browser.person import open_people
 from tests.fake_model_server import FakeModelServer
 from tests.fake_model_server import Reply
 from tests.live_server import LiveServer
-
-pytestmark = requires_chromium
 
 MARKDOWN_REPLY = (
     "Here is **the plan**, with `inline code`:\n\n"
@@ -42,7 +37,7 @@ def chunks(text: str, size: int = 12) -> tuple[str, ...]:
 
 
 def test_code_blocks_tables_and_lists_render_and_stay_sanitized(
-    browser, people, tmp_path
+    browser, browser_people, tmp_path
 ):
     reply = Reply(chunks(MARKDOWN_REPLY), delay_s=0.01)
     with (
@@ -51,7 +46,9 @@ def test_code_blocks_tables_and_lists_render_and_stay_sanitized(
             tmp_path, OPENAI_API_KEY="sk-test", MODEL_BASE_URL=model.url, MODEL="fake-1"
         ) as server,
     ):
-        alice, bob = open_people(browser, people, server.url, None, ["Alice", "Bob"])
+        alice, bob = open_people(
+            browser, browser_people, server.url, None, ["Alice", "Bob"]
+        )
         alice.send("Show us the plan in markdown")
         for person in (alice, bob):
             person.wait_replies(1)
@@ -59,7 +56,7 @@ def test_code_blocks_tables_and_lists_render_and_stay_sanitized(
         alice.screenshot("markdown")
 
 
-def assert_markdown(person: Person) -> None:
+def assert_markdown(person: BrowserPerson) -> None:
     """Check what the reply's markdown became on this page."""
     body = person.replies().last.locator(".msg-body")
     expect(body.locator("strong")).to_have_text("the plan")

@@ -1,16 +1,19 @@
 """Check what browsers and HTTP clients send, at the edge, before anything changes.
 
-Each ``parse_*`` returns ``(value, None)`` or ``(None, "a plain error sentence")``.
+Each ``parse_*`` returns ``(value, None)`` or ``(None, "a plain error sentence")``;
+the ``register``/``message`` payloads (and a ``/stream`` body) come out as the
+protocol's typed fields.  Socket.IO handlers and HTTP routes share these rules.
 """
 
 from __future__ import annotations
 
 import re
-import time
 import unicodedata
 import uuid
 
 from rooms.names import clean_name
+from rooms.protocol import MessageFields
+from rooms.protocol import RegisterFields
 
 MAX_NAME_CHARS = 32
 MAX_ID_CHARS = 64
@@ -18,7 +21,6 @@ DEFAULT_ROOM = "lobby"
 ROOM_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 ALLOWED_CONTROLS = frozenset("\n\t")
-SYSTEM_NAME = "Threadroom"  # who system lines are from
 # Ids the server uses for its own speakers: nobody may register as one of them.
 RESERVED_USER_IDS = frozenset({"system", "assistant"})
 
@@ -98,22 +100,22 @@ def parse_room(value) -> tuple[str | None, str | None]:
     return value, None
 
 
-def parse_register(data) -> tuple[dict | None, str | None]:
+def parse_register(data) -> tuple[RegisterFields | None, str | None]:
     """Validate a ``register`` payload: ``{user_id, name, room?}``."""
     if not isinstance(data, dict):
         return None, "register expects an object with user_id and name."
     name, error = parse_name(data.get("name"))
-    if error:
+    if name is None:
         return None, error
     user_id, error = parse_user_id(data.get("user_id"))
-    if error:
+    if user_id is None:
         return None, error
     room, error = parse_room(data.get("room"))
-    if error:
+    if room is None:
         return None, error
     token = data.get("token")
     token = token if isinstance(token, str) and len(token) <= 128 else ""
-    return {"user_id": user_id, "name": name, "room": room, "token": token}, None
+    return RegisterFields(user_id=user_id, name=name, room=room, token=token), None
 
 
 def parse_content(value, max_chars: int) -> tuple[str | None, str | None]:
@@ -134,39 +136,14 @@ def parse_content(value, max_chars: int) -> tuple[str | None, str | None]:
     return (None, error) if error else (text.strip("\n"), None)
 
 
-def parse_message(data, max_chars: int) -> tuple[dict | None, str | None]:
+def parse_message(data, max_chars: int) -> tuple[MessageFields | None, str | None]:
     """Validate a ``message`` payload; identity and role are the server's to set."""
     if not isinstance(data, dict):
         return None, "message expects a message object."
     content, error = parse_content(data.get("content"), max_chars)
-    if error:
+    if content is None:
         return None, error
     message_id, error = parse_id(data.get("id"), "message id")
-    if error:
+    if message_id is None:
         return None, error
-    return {"id": message_id, "content": content}, None
-
-
-def user_message(fields: dict, user_id: str, name: str) -> dict:
-    """Stamp validated fields with the sender's registered identity and the time."""
-    return {
-        "id": fields["id"],
-        "user_id": user_id,
-        "name": name,
-        "content": fields["content"],
-        "role": "user",
-        "created_at": int(time.time() * 1000),
-    }
-
-
-def system_message(content: str, level: str = "info") -> dict:
-    """Build a system line for the room; ``level`` "error" marks a failure."""
-    return {
-        "level": level,
-        "id": "sys_" + uuid.uuid4().hex,
-        "user_id": "system",
-        "name": SYSTEM_NAME,
-        "content": content,
-        "role": "system",
-        "created_at": int(time.time() * 1000),
-    }
+    return MessageFields(id=message_id, content=content), None

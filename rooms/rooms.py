@@ -1,41 +1,58 @@
 """The rooms of one process: membership, the turn queue, history, Stop, expiry.
 
 Socket.IO handlers and the ``/stream`` route call into ``Rooms``; it never touches a
-request.  Each room has one turn worker at most (a background task): it takes
-everything queued, runs one turn for it, and repeats until the queue is empty, so a
-burst of messages becomes one turn and a thread never has two runs at once.
+request, and it speaks to clients only through the protocol's ``Emitter``.  Each
+room has one turn worker at most (a background task): it takes everything queued,
+runs one turn for it, and repeats until the queue is empty, so a burst of messages
+becomes one turn and a thread never has two runs at once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import uuid
 from collections.abc import Callable
+from typing import Any
+from typing import cast
+
+from itsdangerous import BadSignature
+from itsdangerous import Signer
 
 from assistant.errors import AssistantError
 from assistant.service import AssistantService
 from rooms.directory import ThreadDirectory
 from rooms.errors import Refusal
 from rooms.errors import StoreBusy
+from rooms.inbound import MAX_NAME_CHARS
+from rooms.inbound import has_lone_surrogate
 from rooms.limits import Limits
+from rooms.messages import SYSTEM_NAME
+from rooms.messages import system_message
+from rooms.messages import user_message
 from rooms.names import lookalike_keys
-from sockets.state import Member
-from sockets.state import Pending
-from sockets.state import Room
-from sockets.turns import CRASHED
-from sockets.turns import DEFERRED
-from sockets.turns import INTERRUPTED_BY_RESTART
-from sockets.turns import REJECTED
-from sockets.turns import TurnRunner
-from sockets.validation import MAX_NAME_CHARS
-from sockets.validation import SYSTEM_NAME
-from sockets.validation import has_lone_surrogate
-from sockets.validation import system_message
-from sockets.validation import user_message
+from rooms.protocol import Ack
+from rooms.protocol import BusyInfo
+from rooms.protocol import ChatMessage
+from rooms.protocol import Emitter
+from rooms.protocol import MessageFields
+from rooms.protocol import PartialText
+from rooms.protocol import RegisterFields
+from rooms.protocol import Welcome
+from rooms.state import Member
+from rooms.state import MemoryState
+from rooms.state import Pending
+from rooms.state import Room
+from rooms.state import RoomState
+from rooms.state import StreamSink
+from rooms.turns import CRASHED
+from rooms.turns import DEFERRED
+from rooms.turns import INTERRUPTED_BY_RESTART
+from rooms.turns import REJECTED
+from rooms.turns import TurnRunner
 
 log = logging.getLogger(__name__)
+
+EXTENSION = "threadroom.rooms"  # where an app keeps its Rooms (app.extensions)
 
 MAX_BUSY_BACKOFF_S = 10.0
 STORE_BUSY_LINE = (
@@ -61,24 +78,25 @@ class Rooms:
         directory: ThreadDirectory,
         *,
         secret: str,
-        emit: Callable,
+        emitter: Emitter,
         spawn: Callable,
         sleep: Callable[[float], None],
         empty_room_ttl_s: int = 300,
         stream_mode: str = "stream",
         limits: Limits | None = None,
+        state: RoomState | None = None,
     ) -> None:
         self._get_assistant = get_assistant
         self.directory = directory
-        self._secret = secret.encode()
-        self.emit = emit
+        # A user id's token is its signature: only this installation can make one.
+        self._signer = Signer(secret, salt="threadroom.user-id")
+        self.emitter = emitter
         self.spawn = spawn
         self.sleep = sleep
         self.empty_room_ttl_s = empty_room_ttl_s
         self.stream_mode = stream_mode
         self.limits = limits or Limits()
-        self._rooms: dict[str, Room] = {}
-        self._members: dict[str, Member] = {}  # by sid
+        self.state: RoomState = state or MemoryState()
 
     @property
     def assistant(self) -> AssistantService:
@@ -87,18 +105,15 @@ class Rooms:
 
     def room(self, name: str) -> Room:
         """Return the room called ``name``, creating it on first use."""
-        room = self._rooms.get(name)
-        if room is None:  # setdefault is atomic: no green switch can happen inside
-            room = self._rooms.setdefault(name, Room(name))
-        return room
+        return self.state.open(name)
 
     def open_room(self, name: str, address: str) -> Room:
         """Return the room called ``name``; opening one that is not open yet counts
         against the process's room limit and ``address``'s new-room rate."""
-        room = self._rooms.get(name)
+        room = self.state.get(name)
         if room is not None:
             return room
-        if len(self._rooms) >= self.limits.settings.max_rooms:
+        if self.state.count() >= self.limits.settings.max_rooms:
             raise self.limits.refuse(
                 "This server has too many rooms open right now; try again in a few"
                 " minutes.",
@@ -109,16 +124,16 @@ class Rooms:
 
     def existing_room(self, name: str) -> Room | None:
         """Return the room called ``name`` if it exists (without creating it)."""
-        return self._rooms.get(name)
+        return self.state.get(name)
 
     def member(self, sid: str) -> Member | None:
         """Return the identity registered on connection ``sid``."""
-        return self._members.get(sid)
+        return self.state.member(sid)
 
     # -- joining and leaving -------------------------------------------------
 
     def register(
-        self, sid: str, fields: dict, address: str = ""
+        self, sid: str, fields: RegisterFields, address: str = ""
     ) -> tuple[Member, Room, str | None]:
         """Bind ``sid`` to a nickname in a room; return it, the room, and what the
         others should hear: ``"joined"`` (a new person), ``"renamed"`` (a present
@@ -129,12 +144,12 @@ class Rooms:
         return self._register(sid, fields, address)
 
     def _register(
-        self, sid: str, fields: dict, address: str
+        self, sid: str, fields: RegisterFields, address: str
     ) -> tuple[Member, Room, str | None]:
         """Do ``register``'s work (again, when the room expired meanwhile)."""
         room = self.open_room(fields["room"], address)
         with room.lock:  # no expiry can slip between the thread and the member
-            if self._rooms.get(room.name) is not room:  # it expired just now
+            if self.state.get(room.name) is not room:  # it expired just now
                 return self._register(sid, fields, address)
             self.ensure_thread(room)
             member = self.identify(room, fields, sid)
@@ -145,10 +160,11 @@ class Rooms:
                 self._check_room_space(room)
             for tab in same:  # one person, one name, in every tab
                 renamed_tab = Member(tab.sid, member.user_id, member.name, room.name)
-                room.members[tab.sid] = self._members[tab.sid] = renamed_tab
+                room.members[tab.sid] = renamed_tab
+                self.state.bind(renamed_tab)
             room.members[sid] = member
             room.generation += 1  # a pending expiry of this room is now stale
-        self._members[sid] = member
+        self.state.bind(member)
         if not same:
             return member, room, "joined"
         renamed = any(tab.name != member.name for tab in same)
@@ -163,7 +179,7 @@ class Rooms:
                 retry_after=60,
             )
 
-    def identify(self, room: Room, fields: dict, sid: str = "") -> Member:
+    def identify(self, room: Room, fields: RegisterFields, sid: str = "") -> Member:
         """Decide who a registration (or an HTTP-only sender) is.
 
         Several tabs of one person share a ``user_id`` and a name.  Claiming a
@@ -174,7 +190,7 @@ class Rooms:
         self._check_not_reserved(fields["name"])
         user_id = fields["user_id"]
         known = self.directory.has_user(user_id)
-        if known and not self.token_valid(user_id, fields.get("token", "")):
+        if known and not self.token_valid(user_id, fields["token"]):
             user_id, known = uuid.uuid4().hex, False
         if not known:  # its token is handed out from now on
             self.directory.add_user(user_id)
@@ -194,17 +210,19 @@ class Rooms:
 
     def token_for(self, user_id: str) -> str:
         """Return the token that proves a client registered as ``user_id``."""
-        digest = hmac.new(self._secret, user_id.encode(), hashlib.sha256)
-        return digest.hexdigest()[:32]
+        return self._signer.get_signature(user_id).decode()
 
     def token_valid(self, user_id: str, token: str) -> bool:
-        """Check a token against ``user_id`` in constant time."""
-        return hmac.compare_digest(self.token_for(user_id), token or "")
+        """Check a token against ``user_id`` (in constant time)."""
+        try:
+            return self._signer.verify_signature(user_id, token or "")
+        except BadSignature:  # a token that is not even base64
+            return False
 
     def leave(self, sid: str) -> tuple[Member | None, Room | None, bool]:
         """Forget connection ``sid``; return who left, from where, and whether that
         was their last connection (so the others hear ``leave``)."""
-        member = self._members.pop(sid, None)
+        member = self.state.unbind(sid)
         if member is None:
             return None, None, False
         room = self.room(member.room)
@@ -230,23 +248,23 @@ class Rooms:
                     self.directory.set(room.name, room.thread_id)
             return room.thread_id
 
-    def welcome(self, room: Room, member: Member) -> dict:
+    def welcome(self, room: Room, member: Member) -> Welcome:
         """Build the ``welcome`` payload for a member who just registered."""
         turn = room.turn
         busy = None
         if turn is not None:
-            partial = [{"id": i, "text": t} for i, t in turn.partial.items()]
-            busy = {**turn.public(), "partial": partial}
-        return {
-            "user_id": member.user_id,
-            "name": member.name,
-            "room": room.name,
-            "assistant": self.assistant.info.public(),
-            "members": room.roster(),
-            "busy": busy,
-        }
+            partial = [PartialText(id=i, text=t) for i, t in turn.partial.items()]
+            busy = BusyInfo(**turn.public(), partial=partial)
+        return Welcome(
+            user_id=member.user_id,
+            name=member.name,
+            room=room.name,
+            assistant=self.assistant.info.public(),
+            members=room.roster(),
+            busy=busy,
+        )
 
-    def history(self, room: Room) -> list[dict]:
+    def history(self, room: Room) -> list[ChatMessage]:
         """Return the complete conversation, oldest first, each message once, as
         people saw it: with the system lines and how each reply ended.
 
@@ -259,7 +277,7 @@ class Rooms:
             thread_id = room.thread_id
         if not thread_id:
             return unsaved
-        saved = self.assistant.history(thread_id)
+        saved = cast(list[ChatMessage], self.assistant.history(thread_id))
         notes = self.directory.notes(thread_id)
         for message in saved:
             message.update(notes.get(message["id"], {}))
@@ -269,7 +287,9 @@ class Rooms:
 
     # -- messages and turns --------------------------------------------------
 
-    def submit(self, member: Member, fields: dict, *, sink=None) -> dict:
+    def submit(
+        self, member: Member, fields: MessageFields, *, sink: StreamSink | None = None
+    ) -> Ack:
         """Accept a message from ``member``, tell the others, queue it for a turn.
 
         Returns the sender's ack.  A resent message id (a client retrying after a
@@ -292,9 +312,9 @@ class Rooms:
             waiting = [p.message["id"] for p in room.pending]
             start_worker = not room.worker_running
             room.worker_running = True
-        self.emit("message", message, to=room.name, skip_sid=member.sid)
+        self.emitter.message(room.name, message, skip_sid=member.sid or None)
         if queued:
-            self.emit("queue", {"waiting": waiting}, to=room.name)
+            self.emitter.queue(room.name, waiting)
         if start_worker:
             self.spawn(self._work, room)
         return {"ok": True, "id": message["id"], "queued": queued}
@@ -319,7 +339,7 @@ class Rooms:
                 retry_after=5,
             )
 
-    def stop(self, member: Member) -> dict:
+    def stop(self, member: Member) -> Ack:
         """Cancel the reply being written in ``member``'s room."""
         room = self.room(member.room)
         turn = room.turn
@@ -330,7 +350,7 @@ class Rooms:
         if turn.run_id is None:
             return {"ok": True}  # the turn cancels itself as soon as its run exists
         try:
-            cancelled = self.assistant.cancel(room.thread_id, turn.run_id)
+            cancelled = self.assistant.cancel(room.thread(), turn.run_id)
         except AssistantError as exc:
             cancelled, error = False, exc.message
         else:
@@ -351,7 +371,7 @@ class Rooms:
         """
         runner = TurnRunner(
             self.assistant,
-            self.emit,
+            self.emitter,
             record=self.directory,
             stream_mode=self.stream_mode,
             sleep=self.sleep,
@@ -393,7 +413,7 @@ class Rooms:
         """Run one turn; return its outcome (see ``TurnRunner.run``)."""
         try:
             self.ensure_thread(room)  # an expired room gets a fresh thread
-            self.emit("queue", {"waiting": []}, to=room.name)
+            self.emitter.queue(room.name, [])
             return runner.run(room, batch, messages, roster)
         except StoreBusy:
             return DEFERRED
@@ -406,7 +426,7 @@ class Rooms:
         self._tell_failure(room, batch)
         return "failed"
 
-    def _drop(self, room: Room, messages: list[dict]) -> None:
+    def _drop(self, room: Room, messages: list[ChatMessage]) -> None:
         """Forget messages the backend refused, so they cannot fail every later
         turn too, and say whose they were."""
         dropped = {m["id"] for m in messages}
@@ -418,7 +438,7 @@ class Rooms:
     def tell(self, room: Room, sentence: str, level: str = "error") -> None:
         """Send a system line to the room and keep it in the room's record."""
         line = system_message(sentence, level)
-        self.emit("message", line, to=room.name)  # first: the record may be slow
+        self.emitter.message(room.name, line)  # first: the record may be slow
         if room.thread_id:
             try:
                 self.directory.add_line(room.thread_id, line, None)
@@ -466,14 +486,18 @@ class Rooms:
                 return  # someone joined, or the last turn will reschedule this
             thread_id, room.thread_id = room.thread_id, None
             self.directory.forget(room.name, thread_id)
-            if self._rooms.get(room.name) is room:
-                del self._rooms[room.name]  # rooms come and go; memory must not grow
+            self.state.close(room)
         if thread_id:
             log.info("room %s was empty; deleting its thread", room.name)
             try:
                 self.assistant.delete_thread(thread_id)
             except AssistantError:
                 log.exception("could not delete the thread of room %s", room.name)
+
+
+def get_rooms(app: Any) -> Rooms:
+    """Return the ``Rooms`` of a Flask app (``init_sockets`` puts them there)."""
+    return app.extensions[EXTENSION]
 
 
 def _unique_name(room: Room, name: str, user_id: str) -> str:
@@ -495,7 +519,7 @@ def _end_streams(batch: list[Pending], message_id: str, sentence: str) -> None:
             pending.sink.close()
 
 
-def _take_unsendable(room: Room) -> list[dict]:
+def _take_unsendable(room: Room) -> list[ChatMessage]:
     """Remove from ``room.unsaved`` the messages no backend could take (text that
     cannot be encoded), and return them.  The edges refuse such text; this keeps
     one that slipped through from failing every turn after it."""
@@ -505,18 +529,20 @@ def _take_unsendable(room: Room) -> list[dict]:
     return bad
 
 
-def with_lines(messages: list[dict], lines: list[tuple[str | None, dict]]) -> list:
+def with_lines(
+    messages: list[ChatMessage], lines: list[tuple[str | None, ChatMessage]]
+) -> list[ChatMessage]:
     """Merge system lines into the messages, each after the message it followed
     when it was said, or else by its time."""
-    anchored: dict[str, list[dict]] = {}
-    loose: list[dict] = []
+    anchored: dict[str, list[ChatMessage]] = {}
+    loose: list[ChatMessage] = []
     ids = {m["id"] for m in messages}
     for after_id, line in lines:
         if after_id in ids:
             anchored.setdefault(after_id, []).append(line)
         else:
             loose.append(line)
-    merged: list[dict] = []
+    merged: list[ChatMessage] = []
     for message in messages:
         merged.append(message)
         merged.extend(anchored.get(message["id"], ()))

@@ -8,16 +8,9 @@ import pytest
 from playwright.sync_api import Locator
 from playwright.sync_api import expect
 
-from tests.browser_support import Person
-from tests.browser_support import browser_fixture  # noqa: F401
-from tests.browser_support import open_people
-from tests.browser_support import people_fixture  # noqa: F401
-from tests.browser_support import requires_chromium
-from tests.browser_support import room_fixture  # noqa: F401
-from tests.browser_support import shared_server_fixture  # noqa: F401
+from tests.browser.person import BrowserPerson
+from tests.browser.person import open_people
 from tests.live_server import LiveServer
-
-pytestmark = requires_chromium
 
 LONG_WORD = "Supercalifragilisticexpialidocious" * 4
 SLOW_DEMO_DELAY_MS = "2500"  # per word: a reply stays half-written for many seconds
@@ -31,12 +24,12 @@ def slow_server_fixture(tmp_path_factory) -> Iterator[LiveServer]:
         yield server
 
 
-def focused_id(person: Person) -> str:
+def focused_id(person: BrowserPerson) -> str:
     """Return the id of the element that has the focus."""
     return person.page.evaluate("() => document.activeElement?.id ?? ''")
 
 
-def assert_axe_passes_while_shown(person: Person, *shown: Locator) -> None:
+def assert_axe_passes_while_shown(person: BrowserPerson, *shown: Locator) -> None:
     """Run axe while ``shown`` are on screen, and check they still were at the end."""
     for locator in shown:
         expect(locator).to_be_visible()
@@ -47,10 +40,14 @@ def assert_axe_passes_while_shown(person: Person, *shown: Locator) -> None:
     assert not gone, f"gone before axe finished: {gone}"
 
 
-def test_keyboard_only_join_send_newline_and_stop(browser, shared_server, room, people):
-    (other,) = open_people(browser, people, shared_server.url, room, ["Watcher"])
-    person = Person(browser).open(shared_server.url, room)
-    people.append(person)
+def test_keyboard_only_join_send_newline_and_stop(
+    browser, shared_server, room, browser_people
+):
+    (other,) = open_people(
+        browser, browser_people, shared_server.url, room, ["Watcher"]
+    )
+    person = BrowserPerson(browser).open(shared_server.url, room)
+    browser_people.append(person)
     keys = person.page.keyboard
     assert focused_id(person) == "nickname-input"  # the dialog takes the focus
     keys.type("Keys")
@@ -82,9 +79,9 @@ def test_keyboard_only_join_send_newline_and_stop(browser, shared_server, room, 
 
 
 def test_every_control_is_reachable_by_tab_and_labelled(
-    browser, shared_server, room, people
+    browser, shared_server, room, browser_people
 ):
-    (person,) = open_people(browser, people, shared_server.url, room, ["Tabby"])
+    (person,) = open_people(browser, browser_people, shared_server.url, room, ["Tabby"])
     reached = []
     for _ in range(10):
         person.page.keyboard.press("Tab")
@@ -103,10 +100,10 @@ def test_every_control_is_reachable_by_tab_and_labelled(
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_axe_finds_no_serious_or_critical_problem(
-    browser, shared_server, room, people, scheme
+    browser, shared_server, room, browser_people, scheme
 ):
-    person = Person(browser, color_scheme=scheme).open(shared_server.url, room)
-    people.append(person)
+    person = BrowserPerson(browser, color_scheme=scheme).open(shared_server.url, room)
+    browser_people.append(person)
     assert person.axe_violations() == []  # with the nickname dialog open
     person.page.get_by_role("textbox", name="Nickname").fill("Axel")
     person.page.keyboard.press("Enter")
@@ -130,12 +127,12 @@ def test_axe_finds_no_serious_or_critical_problem(
 
 
 def test_a_360px_phone_shows_everything_without_sideways_scrolling(
-    browser, shared_server, room, people
+    browser, shared_server, room, browser_people
 ):
     phone = {"viewport": {"width": 360, "height": 740}, "is_mobile": True,
              "has_touch": True, "device_scale_factor": 2}  # fmt: skip
-    person = Person(browser, **phone).open(shared_server.url, room)
-    people.append(person)
+    person = BrowserPerson(browser, **phone).open(shared_server.url, room)
+    browser_people.append(person)
     assert not person.overflows_horizontally()
     person.screenshot("phone-dialog")
     person.page.get_by_role("textbox", name="Nickname").fill("A" * 32)
@@ -158,10 +155,10 @@ def test_a_360px_phone_shows_everything_without_sideways_scrolling(
 
 
 def test_reduced_motion_stops_the_spinner_and_the_cursor(
-    browser, shared_server, room, people
+    browser, shared_server, room, browser_people
 ):
-    person = Person(browser, reduced_motion="reduce")
-    people.append(person)
+    person = BrowserPerson(browser, reduced_motion="reduce")
+    browser_people.append(person)
     person.join(shared_server.url, room, "Still")
     person.send("A few words to make a reply for the spinner")
     spinner = person.page.locator(".spinner")
@@ -172,10 +169,10 @@ def test_reduced_motion_stops_the_spinner_and_the_cursor(
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_axe_finds_no_problem_while_a_slow_reply_is_held_open(
-    browser, slow_server, room, people, scheme
+    browser, slow_server, room, browser_people, scheme
 ):
     (person,) = open_people(
-        browser, people, slow_server.url, room, ["Axel"], color_scheme=scheme
+        browser, browser_people, slow_server.url, room, ["Axel"], color_scheme=scheme
     )
     page = person.page
     person.send("What time is it in Tokyo?")
@@ -204,10 +201,10 @@ def test_axe_finds_no_problem_while_a_slow_reply_is_held_open(
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_axe_finds_no_problem_while_the_connection_is_lost(
-    browser, shared_server, room, people, scheme
+    browser, shared_server, room, browser_people, scheme
 ):
     (person,) = open_people(
-        browser, people, shared_server.url, room, ["Axel"], color_scheme=scheme
+        browser, browser_people, shared_server.url, room, ["Axel"], color_scheme=scheme
     )
     person.context.set_offline(True)
     banner = person.page.locator("#connection-banner")

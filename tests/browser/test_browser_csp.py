@@ -9,14 +9,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser_support import Person
-from tests.browser_support import browser_fixture  # noqa: F401
-from tests.browser_support import people_fixture  # noqa: F401
-from tests.browser_support import requires_chromium
-from tests.browser_support import room_fixture  # noqa: F401
-from tests.browser_support import shared_server_fixture  # noqa: F401
-
-pytestmark = requires_chromium
+from tests.browser.person import BrowserPerson
 
 RECORD_VIOLATIONS = """
 window.__violations = [];
@@ -26,16 +19,16 @@ document.addEventListener('securitypolicyviolation', (e) => {
 """
 
 
-def violations(person: Person) -> list[str]:
+def violations(person: BrowserPerson) -> list[str]:
     """Return the CSP violations the page has reported so far."""
     return person.page.evaluate("() => window.__violations")
 
 
 def test_the_page_works_under_its_csp_with_no_violation(
-    browser, shared_server, room, people
+    browser, shared_server, room, browser_people
 ):
-    person = Person(browser)
-    people.append(person)
+    person = BrowserPerson(browser)
+    browser_people.append(person)
     sockets = []
     person.page.on("websocket", lambda ws: sockets.append(ws))
     person.page.add_init_script(RECORD_VIOLATIONS)

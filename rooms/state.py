@@ -1,0 +1,214 @@
+"""Room state: who is here, the room's thread, and what waits for the assistant.
+
+``Room`` keeps live state in memory (one process serves a room); the room -> thread
+mapping is kept in ``rooms.directory.ThreadDirectory`` (SQLite) so a restart
+continues the conversation.  ``Rooms`` reaches the rooms and members of the process
+only through ``RoomState``: ``MemoryState`` now, a shared store (Redis) later
+behind the same methods.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Protocol
+
+from rooms.names import lookalike_keys
+from rooms.protocol import ChatMessage
+from rooms.protocol import PersonInfo
+from rooms.protocol import TurnInfo
+
+SEEN_IDS_KEPT = 2000
+
+
+@dataclass(frozen=True)
+class Member:
+    """One connection's registered identity."""
+
+    sid: str
+    user_id: str
+    name: str
+    room: str
+
+    def public(self) -> PersonInfo:
+        """Return what other people may see of this member."""
+        return PersonInfo(user_id=self.user_id, name=self.name)
+
+
+END = object()  # marks the end of a StreamSink
+
+
+class StreamSink:
+    """What one ``/stream`` request reads: ``(kind, data)`` items, then ``END``."""
+
+    def __init__(self) -> None:
+        self._items: queue.Queue = queue.Queue()  # green under monkey-patching
+
+    def put(self, kind: str, data: dict) -> None:
+        """Add a frame (``delta``, ``tool``, ``error``)."""
+        self._items.put((kind, data))
+
+    def close(self) -> None:
+        """Mark the end of the reply."""
+        self._items.put(END)
+
+    def get(self, timeout: float | None = None):
+        """Return the next item, or ``END``; raises ``queue.Empty`` on timeout."""
+        return self._items.get(timeout=timeout)
+
+
+@dataclass
+class Pending:
+    """A user message accepted and waiting for the assistant's next turn."""
+
+    message: ChatMessage
+    sink: StreamSink | None = None  # the sender reads the reply over /stream
+
+
+@dataclass
+class Turn:
+    """A turn in progress: its number, run, partial text and who stopped it."""
+
+    number: int
+    replying_to: list[str]
+    run_id: str | None = None
+    partial: dict[str, str] = field(default_factory=dict)  # message id -> text so far
+    stopped_by: Member | None = None
+    record: dict = field(default_factory=dict)  # what the room's record holds
+
+    def public(self) -> TurnInfo:
+        """Describe the turn for ``ai-start`` and a late joiner's ``welcome``."""
+        return TurnInfo(turn=self.number, replying_to=self.replying_to)
+
+
+@dataclass
+class Room:
+    """The live state of one room."""
+
+    name: str
+    thread_id: str | None = None
+    members: dict[str, Member] = field(default_factory=dict)  # by sid
+    # People who talk over HTTP only (POST /stream): user id -> name in this room.
+    http_people: dict[str, str] = field(default_factory=dict)
+    pending: list[Pending] = field(default_factory=list)
+    # Accepted, not in the thread yet.
+    unsaved: list[ChatMessage] = field(default_factory=list)
+    turn: Turn | None = None  # the turn in progress
+    worker_running: bool = False
+    generation: int = 0  # bumps on every join, so a pending expiry can see it is stale
+    seen_ids: OrderedDict[str, bool] = field(default_factory=OrderedDict)
+    # Threads of the async mode (green under eventlet/gevent monkey-patching).
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def thread(self) -> str:
+        """Return the room's thread id; a turn or a Stop only happens once the room
+        has one (``Rooms.ensure_thread``)."""
+        if self.thread_id is None:
+            raise RuntimeError(f"room {self.name} has no thread yet")
+        return self.thread_id
+
+    def roster(self) -> list[PersonInfo]:
+        """Return the people present, one entry per user, in order of arrival."""
+        people: dict[str, PersonInfo] = {}
+        for member in self.members.values():
+            people.setdefault(member.user_id, member.public())
+        return list(people.values())
+
+    def name_taken(self, name: str, user_id: str) -> bool:
+        """Tell whether someone else here already uses ``name`` or a name that
+        looks the same (any case, lookalike letters, invisible characters)."""
+        keys = lookalike_keys(name)
+        others = [m.name for m in self.members.values() if m.user_id != user_id]
+        others += [n for uid, n in self.http_people.items() if uid != user_id]
+        return any(keys & lookalike_keys(other) for other in others)
+
+    def person(self, user_id: str) -> Member | None:
+        """Return ``user_id`` as this room knows them (a tab, or an HTTP sender)."""
+        for member in self.members.values():
+            if member.user_id == user_id:
+                return member
+        if user_id in self.http_people:
+            return Member("", user_id, self.http_people[user_id], self.name)
+        return None
+
+    def waiting_from(self, user_id: str) -> int:
+        """Count the messages of ``user_id`` waiting for the next turn."""
+        return sum(1 for p in self.pending if p.message["user_id"] == user_id)
+
+    def seen(self, message_id: str) -> bool:
+        """Tell whether a message id was accepted here before (a resend)."""
+        return message_id in self.seen_ids
+
+    def remember(self, message_id: str) -> None:
+        """Record an accepted message id, so a resend is not stored twice."""
+        self.seen_ids[message_id] = True
+        if len(self.seen_ids) > SEEN_IDS_KEPT:
+            self.seen_ids.popitem(last=False)
+
+
+class RoomState(Protocol):
+    """Where ``Rooms`` keeps the rooms and the connections' identities."""
+
+    def get(self, name: str) -> Room | None:
+        """Return the room called ``name`` if it is open."""
+
+    def open(self, name: str) -> Room:
+        """Return the room called ``name``, opening it on first use."""
+
+    def count(self) -> int:
+        """Return how many rooms are open."""
+
+    def close(self, room: Room) -> None:
+        """Forget ``room`` (unless another room of that name replaced it)."""
+
+    def member(self, sid: str) -> Member | None:
+        """Return the identity registered on connection ``sid``."""
+
+    def bind(self, member: Member) -> None:
+        """Record ``member`` as the identity of its connection."""
+
+    def unbind(self, sid: str) -> Member | None:
+        """Forget connection ``sid``; return who it was."""
+
+
+class MemoryState:
+    """``RoomState`` in this process's memory (single mode)."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, Room] = {}
+        self._members: dict[str, Member] = {}  # by sid
+
+    def get(self, name: str) -> Room | None:
+        """Return the room called ``name`` if it is open."""
+        return self._rooms.get(name)
+
+    def open(self, name: str) -> Room:
+        """Return the room called ``name``, opening it on first use."""
+        room = self._rooms.get(name)
+        if room is None:  # setdefault is atomic: no green switch can happen inside
+            room = self._rooms.setdefault(name, Room(name))
+        return room
+
+    def count(self) -> int:
+        """Return how many rooms are open."""
+        return len(self._rooms)
+
+    def close(self, room: Room) -> None:
+        """Forget ``room``: rooms come and go, memory must not grow."""
+        if self._rooms.get(room.name) is room:
+            del self._rooms[room.name]
+
+    def member(self, sid: str) -> Member | None:
+        """Return the identity registered on connection ``sid``."""
+        return self._members.get(sid)
+
+    def bind(self, member: Member) -> None:
+        """Record ``member`` as the identity of its connection."""
+        self._members[member.sid] = member
+
+    def unbind(self, sid: str) -> Member | None:
+        """Forget connection ``sid``; return who it was."""
+        return self._members.pop(sid, None)
