@@ -563,3 +563,33 @@ def test_message_times_keep_increasing_when_the_clock_steps_back(
     second = say(client, thread, "second")
     assert (first.created_at, second.created_at) == (2_000_000_001, 2_000_000_001)
     assert engine.store.message_clock(thread.id, 0) == 2_000_000_001_502
+
+
+def test_parallel_calls_stream_and_resume_in_one_submit(client, thread):
+    assistant = client.beta.assistants.create(model="demo", tools=[TIME_TOOL, CAT_TOOL])
+    say(client, thread, "what time is it, and what is today's cat fact?")
+    first = EventRecorder()
+    with client.beta.threads.runs.stream(
+        thread_id=thread.id,
+        assistant_id=assistant.id,
+        event_handler=first,
+        include=[FILE_SEARCH_CONTENT],
+    ) as events:
+        events.until_done()
+    run = first.current_run
+    calls = run.required_action.submit_tool_outputs.tool_calls
+    step = first.get_final_run_steps()[0]
+    assert [c.id for c in step.step_details.tool_calls] == [c.id for c in calls]
+    outputs = [
+        {"tool_call_id": calls[0].id, "output": '{"time": "09:30"}'},
+        {"tool_call_id": calls[1].id, "output": '{"trivia": "Cats nap."}'},
+    ]
+    second = EventRecorder()
+    with client.beta.threads.runs.submit_tool_outputs_stream(
+        run_id=run.id, thread_id=thread.id, tool_outputs=outputs, event_handler=second
+    ) as events:
+        events.until_done()
+    assert second.current_run.status == "completed"
+    assert "".join(second.deltas) == (
+        "The current time in UTC is 09:30. Cat trivia: Cats nap."
+    )
