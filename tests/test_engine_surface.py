@@ -28,18 +28,6 @@ def client(engine):
     return make_client(create_api(engine))
 
 
-@pytest.fixture
-def assistant(client):
-    """Return a demo assistant with the time tool."""
-    return client.beta.assistants.create(model="demo", tools=[TIME_TOOL])
-
-
-@pytest.fixture
-def thread(client):
-    """Return an empty thread."""
-    return client.beta.threads.create()
-
-
 # runs.list ----------------------------------------------------------------------
 
 
@@ -444,11 +432,16 @@ def words(count: int, word: str = "word") -> str:
     return " ".join([word] * count)
 
 
-def test_max_prompt_tokens_ends_the_run_before_the_model_runs(make_engine):
+def recorded(make_engine):
+    """Return a recording provider, and a client, assistant and thread using it."""
     recorder = RecordingProvider()
     client = make_client(create_api(make_engine(default_provider=recorder)))
     assistant = client.beta.assistants.create(model="m")
-    thread = client.beta.threads.create()
+    return recorder, client, assistant, client.beta.threads.create()
+
+
+def test_max_prompt_tokens_ends_the_run_before_the_model_runs(make_engine):
+    recorder, client, assistant, thread = recorded(make_engine)
     say(client, thread, words(300))
     run = poll_run(client, thread, assistant, max_prompt_tokens=256)
     assert run.status == "incomplete"
@@ -457,10 +450,7 @@ def test_max_prompt_tokens_ends_the_run_before_the_model_runs(make_engine):
 
 
 def test_auto_truncation_drops_the_oldest_messages_to_fit(make_engine):
-    recorder = RecordingProvider()
-    client = make_client(create_api(make_engine(default_provider=recorder)))
-    assistant = client.beta.assistants.create(model="m")
-    thread = client.beta.threads.create()
+    recorder, client, assistant, thread = recorded(make_engine)
     for word in ("one", "two", "three"):
         say(client, thread, words(120, word))
     run = poll_run(client, thread, assistant, max_prompt_tokens=256)
@@ -471,10 +461,7 @@ def test_auto_truncation_drops_the_oldest_messages_to_fit(make_engine):
 
 
 def test_last_messages_truncation(make_engine):
-    recorder = RecordingProvider()
-    client = make_client(create_api(make_engine(default_provider=recorder)))
-    assistant = client.beta.assistants.create(model="m")
-    thread = client.beta.threads.create()
+    recorder, client, assistant, thread = recorded(make_engine)
     for text in ("one", "two", "three"):
         say(client, thread, text)
     strategy = {"type": "last_messages", "last_messages": 2}
