@@ -58,11 +58,16 @@ def run(args: list[str]) -> int:
 
 
 def test(args: list[str]) -> int:
-    """Lint, then run the whole test suite (extra arguments go to pytest)."""
+    """Lint and type-check, then run the JS unit tests and the whole test suite
+    (extra arguments go to pytest)."""
     ensure_venv("requirements-dev.txt")
     lint = subprocess.call([str(PYTHON), "-m", "ruff", "check", "."], cwd=ROOT)
     if lint:
         return lint
+    # The type checker keeps the hints honest (its files: pyproject.toml).
+    types = subprocess.call([str(PYTHON), "-m", "mypy"], cwd=ROOT)
+    if types:
+        return types
     js = test_js()
     if js:
         return js

@@ -13,15 +13,20 @@ from collections.abc import Mapping
 
 import openai
 from flask import Flask
+from openai.types.beta import Assistant
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from assistant.client import embedded_client
 from assistant.client import remote_client
+from assistant.engine import Engine
+from assistant.engine import create_api
 from assistant.engine import create_engine
-from assistant.engine.api import create_api
+from assistant.engine.providers.openai_chat import DEFAULT_MODEL
+from assistant.engine.providers.openai_chat import ChatCompletionsProvider
 from assistant.errors import AssistantError
 from assistant.service import AssistantInfo
 from assistant.service import AssistantService
+from assistant.tools import ToolRegistry
 from assistant.tools import default_registry
 
 log = logging.getLogger(__name__)
@@ -66,7 +71,7 @@ def build_service(
     *,
     on_request: Callable | None = None,
     on_model_error: Callable[[str], None] | None = None,
-) -> tuple[AssistantService, object]:
+) -> tuple[AssistantService, Engine | None]:
     """Build the service for the configured backend, and the engine if embedded;
     ``offload`` runs the engine's SQLite calls off the event loop.
 
@@ -80,7 +85,7 @@ def build_service(
         "run_timeout_s": config["RUN_TIMEOUT_S"],
         "spawn": spawn,
     }
-    engine = None
+    engine: Engine | None = None
     if config["ASSISTANTS_BASE_URL"]:
         client, info = _remote_backend(config, hooks)
     else:
@@ -116,8 +121,13 @@ def _remote_backend(config: Mapping, hooks) -> tuple[openai.OpenAI, AssistantInf
 
 
 def _embedded_backend(
-    config: Mapping, spawn: Callable, tools, offload, provider, hooks
-) -> tuple:
+    config: Mapping,
+    spawn: Callable,
+    tools: ToolRegistry,
+    offload: Callable | None,
+    provider: ChatCompletionsProvider | None,
+    hooks: dict | None,
+) -> tuple[Engine, openai.OpenAI, AssistantInfo]:
     """Start the embedded engine and create or update our assistant in it."""
     engine = create_engine(
         db_path=config["ENGINE_DB"],
@@ -136,13 +146,12 @@ def _embedded_backend(
     return engine, client, AssistantInfo(assistant.id, name, backend, model)
 
 
-def _chat_provider(config: Mapping, on_error: Callable[[str], None] | None = None):
+def _chat_provider(
+    config: Mapping, on_error: Callable[[str], None] | None = None
+) -> ChatCompletionsProvider | None:
     """Return the Chat Completions provider when a key or base URL is configured."""
     if not (config["OPENAI_API_KEY"] or config["MODEL_BASE_URL"]):
         return None
-    from assistant.engine.providers.openai_chat import DEFAULT_MODEL
-    from assistant.engine.providers.openai_chat import ChatCompletionsProvider
-
     return ChatCompletionsProvider(
         api_key=config["OPENAI_API_KEY"],
         base_url=config["MODEL_BASE_URL"] or None,
@@ -156,7 +165,13 @@ def _chat_provider(config: Mapping, on_error: Callable[[str], None] | None = Non
     )
 
 
-def _sync_assistant(client: openai.OpenAI, name, model, config, tools):
+def _sync_assistant(
+    client: openai.OpenAI,
+    name: str,
+    model: str,
+    config: Mapping,
+    tools: ToolRegistry,
+) -> Assistant:
     """Find our assistant (kept across restarts) and bring it up to date."""
     settings = {
         "name": name,

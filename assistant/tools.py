@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +192,8 @@ def resolve_zone(name: str) -> zoneinfo.ZoneInfo:
 
 def format_offset(moment: datetime) -> str:
     """Format a datetime's UTC offset as ``+09:00``."""
-    minutes = int(moment.utcoffset().total_seconds() // 60)
+    offset = moment.utcoffset() or timedelta(0)  # a naive time counts as UTC
+    minutes = int(offset.total_seconds() // 60)
     sign = "-" if minutes < 0 else "+"
     hours, minutes = divmod(abs(minutes), 60)
     return f"{sign}{hours:02d}:{minutes:02d}"

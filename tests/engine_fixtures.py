@@ -1,4 +1,5 @@
-"""Fixtures of the engine tests: in-memory engines and a raw HTTP client over one.
+"""Fixtures of the engine tests: in-memory engines, a raw HTTP client over one, and
+an empty thread and a demo assistant made through the module's SDK ``client``.
 
 Engine test modules load this with ``pytest_plugins = ["engine_fixtures"]``.  Each
 keeps its own three-line ``client`` fixture (a strict SDK client): the name is
@@ -8,6 +9,7 @@ taken by the app's Flask test client in conftest.py, which would win over a plug
 from __future__ import annotations
 
 import pytest
+from engine_helpers import TIME_TOOL
 from engine_helpers import raw_client
 
 from assistant.engine import create_api
@@ -39,3 +41,15 @@ def http(engine):
     """Return a plain HTTP client over the engine (it sends bytes as they are)."""
     with raw_client(create_api(engine)) as client:
         yield client
+
+
+@pytest.fixture
+def assistant(client):
+    """Return a demo assistant with the time tool."""
+    return client.beta.assistants.create(model="demo", tools=[TIME_TOOL])
+
+
+@pytest.fixture
+def thread(client):
+    """Return an empty thread."""
+    return client.beta.threads.create()

@@ -24,12 +24,6 @@ def assistant(client):
     return client.beta.assistants.create(model="demo", name="Bot", instructions="Hi.")
 
 
-@pytest.fixture
-def thread(client):
-    """Return an empty thread."""
-    return client.beta.threads.create()
-
-
 def test_assistant_create_retrieve_modify(client, assistant):
     got = client.beta.assistants.retrieve(assistant.id)
     assert (got.name, got.model, got.instructions) == ("Bot", "demo", "Hi.")

@@ -44,18 +44,6 @@ def client(engine):
     return make_client(create_api(engine))
 
 
-@pytest.fixture
-def assistant(client):
-    """Return a demo assistant with the time tool."""
-    return client.beta.assistants.create(model="demo", tools=[TIME_TOOL])
-
-
-@pytest.fixture
-def thread(client):
-    """Return an empty thread."""
-    return client.beta.threads.create()
-
-
 def reply_text(client, thread):
     """Return the newest message's text."""
     return (

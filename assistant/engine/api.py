@@ -173,6 +173,13 @@ def body() -> dict[str, Any]:
     return data
 
 
+def check_include() -> None:
+    """Check the ``include[]`` query (the SDK sends the brackets)."""
+    v.include_values(
+        [*request.args.getlist("include[]"), *request.args.getlist("include")]
+    )
+
+
 def run_reply(reply: RunReply) -> Response:
     """Return a run as JSON, or its event stream when the request asked to stream."""
     run, subscription = reply
@@ -210,6 +217,12 @@ def modify_assistant(assistant_id: str) -> Response:
     return jsonify(get_engine().modify_assistant(assistant_id, body()))
 
 
+@bp.delete("/assistants/<assistant_id>")
+def delete_assistant(assistant_id: str) -> Response:
+    """Delete an assistant."""
+    return jsonify(get_engine().delete_assistant(assistant_id))
+
+
 @bp.post("/threads")
 def create_thread() -> Response:
     """Create a thread."""
@@ -220,6 +233,19 @@ def create_thread() -> Response:
 def get_thread(thread_id: str) -> Response:
     """Retrieve a thread."""
     return jsonify(get_engine().get_thread(thread_id))
+
+
+@bp.post("/threads/<thread_id>")
+def modify_thread(thread_id: str) -> Response:
+    """Modify a thread's metadata or tool resources."""
+    return jsonify(get_engine().modify_thread(thread_id, body()))
+
+
+@bp.post("/threads/runs")
+def create_thread_and_run() -> Response:
+    """Create a thread and a run on it: JSON ``queued`` at once, or its SSE stream."""
+    check_include()
+    return run_reply(get_engine().create_thread_and_run(body()))
 
 
 @bp.delete("/threads/<thread_id>")
@@ -246,9 +272,22 @@ def get_message(thread_id: str, message_id: str) -> Response:
     return jsonify(get_engine().get_message(thread_id, message_id))
 
 
+@bp.post("/threads/<thread_id>/messages/<message_id>")
+def modify_message(thread_id: str, message_id: str) -> Response:
+    """Modify a message's metadata."""
+    return jsonify(get_engine().modify_message(thread_id, message_id, body()))
+
+
+@bp.delete("/threads/<thread_id>/messages/<message_id>")
+def delete_message(thread_id: str, message_id: str) -> Response:
+    """Delete a message."""
+    return jsonify(get_engine().delete_message(thread_id, message_id))
+
+
 @bp.post("/threads/<thread_id>/runs")
 def create_run(thread_id: str) -> Response:
     """Create a run: JSON ``queued`` at once, or its SSE stream."""
+    check_include()
     return run_reply(get_engine().create_run(thread_id, body()))
 
 
@@ -266,6 +305,26 @@ def get_run(thread_id: str, run_id: str) -> Response:
     if engine.poll_after_ms is not None:
         response.headers["openai-poll-after-ms"] = str(engine.poll_after_ms)
     return response
+
+
+@bp.post("/threads/<thread_id>/runs/<run_id>")
+def modify_run(thread_id: str, run_id: str) -> Response:
+    """Modify a run's metadata."""
+    return jsonify(get_engine().modify_run(thread_id, run_id, body()))
+
+
+@bp.get("/threads/<thread_id>/runs/<run_id>/steps")
+def list_steps(thread_id: str, run_id: str) -> Response:
+    """List a run's steps."""
+    check_include()
+    return jsonify(get_engine().list_steps(thread_id, run_id, request.args))
+
+
+@bp.get("/threads/<thread_id>/runs/<run_id>/steps/<step_id>")
+def get_step(thread_id: str, run_id: str, step_id: str) -> Response:
+    """Retrieve a run step."""
+    check_include()
+    return jsonify(get_engine().get_step(thread_id, run_id, step_id))
 
 
 @bp.post("/threads/<thread_id>/runs/<run_id>/submit_tool_outputs")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import objects
 from . import validation as v
 from .errors import EngineError
 
@@ -47,11 +48,19 @@ def messages_list(body: dict, key: str) -> list[dict[str, Any]]:
                 f" {v.describe(item)} instead.",
                 param=f"{key}[{index}]",
             )
-        result.append(_prefixed(message_fields, item, f"{key}[{index}]"))
+        result.append(prefixed(message_fields, item, f"{key}[{index}]"))
     return result
 
 
-def _prefixed(parse: Any, item: dict, prefix: str) -> Any:
+def thread_fields(body: dict) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Return a new Thread and its checked first ``messages`` from a create body."""
+    messages = messages_list(body, "messages")
+    metadata = v.metadata(body)
+    thread = objects.thread(metadata, v.field(body, "tool_resources", "object"))
+    return thread, messages
+
+
+def prefixed(parse: Any, item: dict, prefix: str) -> Any:
     """Run ``parse(item)``, naming the nested ``param`` of any error it raises."""
     try:
         return parse(item)
@@ -90,12 +99,26 @@ def run_fields(body: dict, assistant: dict[str, Any]) -> dict[str, Any]:
         "tool_choice": v.tool_choice(body) or "auto",
         "response_format": v.response_format(body) or assistant["response_format"],
     }
+    _check_named_tool(fields["tool_choice"], fields["tools"])
     parallel = v.field(body, "parallel_tool_calls", "boolean")
     fields["parallel_tool_calls"] = True if parallel is None else parallel
     strategy = v.field(body, "truncation_strategy", "object")
     if strategy is not None:
         fields["truncation_strategy"] = _truncation(strategy)
     return fields
+
+
+def _check_named_tool(choice: str | dict, tools: list[dict]) -> None:
+    """Refuse a ``tool_choice`` that names a function the run does not have."""
+    if not isinstance(choice, dict) or choice.get("type") != "function":
+        return
+    name = choice["function"]["name"]
+    names = [(t.get("function") or {}).get("name") for t in tools]
+    if name not in names:
+        raise EngineError(
+            f"Invalid 'tool_choice': the run has no function named '{name}'.",
+            param="tool_choice",
+        )
 
 
 def _or(value: Any, assistant: dict[str, Any], key: str) -> Any:
@@ -108,11 +131,11 @@ def _truncation(strategy: dict) -> dict[str, Any]:
     kind = strategy.get("type")
     last = strategy.get("last_messages")
     if kind not in ("auto", "last_messages") or not (
-        last is None or v.is_kind(last, "integer")
+        last is None or (v.is_kind(last, "integer") and last >= 1)
     ):
         raise EngineError(
             "Invalid value for 'truncation_strategy': expected type 'auto' or"
-            " 'last_messages' with an integer 'last_messages'.",
+            " 'last_messages' with an integer 'last_messages' of at least 1.",
             param="truncation_strategy",
         )
     return {"type": kind, "last_messages": last}
@@ -131,10 +154,10 @@ def tool_outputs(body: dict, expected: list[str]) -> dict[str, str]:
                 f" {v.describe(item)} instead.",
                 param=param,
             )
-        call_id = _prefixed(
+        call_id = prefixed(
             lambda i: v.field(i, "tool_call_id", "string", required=True), item, param
         )
-        output = _prefixed(lambda i: v.field(i, "output", "string"), item, param)
+        output = prefixed(lambda i: v.field(i, "output", "string"), item, param)
         given.append(call_id)
         outputs[call_id] = output or ""
     if sorted(given) != sorted(expected):

@@ -100,19 +100,41 @@ class Engine:
         """Return a page of assistants."""
         return self._page("assistants", "assistant", args, {})
 
+    def delete_assistant(self, assistant_id: str) -> dict[str, Any]:
+        """Delete an assistant; runs already made keep their copy of its settings."""
+        with self.lock:
+            self.get_assistant(assistant_id)
+            self.store.delete("assistants", assistant_id)
+        return {"id": assistant_id, "object": "assistant.deleted", "deleted": True}
+
     # Threads ------------------------------------------------------------------
 
     def create_thread(self, body: dict) -> dict[str, Any]:
         """Create a thread, with its initial ``messages`` if any."""
         self._check_open()
-        messages = bodies.messages_list(body, "messages")
-        metadata = v.metadata(body)
-        thread = objects.thread(metadata, v.field(body, "tool_resources", "object"))
+        thread, messages = bodies.thread_fields(body)
         with self.lock:
-            self.store.insert("threads", thread)
-            for fields in messages:
-                self._insert_message(thread["id"], fields)
+            self._insert_thread(thread, messages)
         return thread
+
+    def _insert_thread(self, thread: dict[str, Any], messages: list[dict]) -> None:
+        """Store a new thread and its first messages."""
+        self.store.insert("threads", thread)
+        for fields in messages:
+            self._insert_message(thread["id"], fields)
+
+    def modify_thread(self, thread_id: str, body: dict) -> dict[str, Any]:
+        """Change a thread's ``metadata`` and ``tool_resources``."""
+        fields = {
+            "metadata": v.metadata(body),
+            "tool_resources": v.field(body, "tool_resources", "object"),
+        }
+        with self.lock:
+            thread = self.get_thread(thread_id)
+            thread.update(
+                {k: value for k, value in fields.items() if value is not None}
+            )
+            return self.store.update("threads", thread)
 
     def get_thread(self, thread_id: str) -> dict[str, Any]:
         """Return a thread or raise 404."""
@@ -152,9 +174,36 @@ class Engine:
         """Store a new message in a thread."""
         role, content = fields["role"], fields["content"]
         extra = {key: fields[key] for key in ("attachments", "metadata")}
-        return self.store.insert(
-            "messages", objects.message(thread_id, role, content, **extra)
-        )
+        created_ms = self.store.message_clock(thread_id, objects.now_ms())
+        message = objects.message(thread_id, role, content, created_ms, **extra)
+        return self.store.insert_message(message, created_ms)
+
+    def modify_message(
+        self, thread_id: str, message_id: str, body: dict
+    ) -> dict[str, Any]:
+        """Replace a message's ``metadata`` (allowed while a run is active too)."""
+        metadata = v.metadata(body)
+        with self.lock:
+            message = self.get_message(thread_id, message_id)
+            if metadata is not None:
+                message["metadata"] = metadata
+            return self.store.update("messages", message)
+
+    def delete_message(self, thread_id: str, message_id: str) -> dict[str, Any]:
+        """Delete a message of an idle thread."""
+        with self.lock:
+            self.get_message(thread_id, message_id)
+            active = self._active_run(thread_id)
+            if active:
+                # A run reads the thread while it works (and may be writing this
+                # very message): deleting under it is refused like adding.
+                raise EngineError(
+                    f"Can't delete messages in {thread_id} while a run"
+                    f" {active['id']} is active.",
+                    code=RUN_ACTIVE,
+                )
+            self.store.delete("messages", message_id)
+        return {"id": message_id, "object": "thread.message.deleted", "deleted": True}
 
     def get_message(self, thread_id: str, message_id: str) -> dict[str, Any]:
         """Return a message of a thread or raise 404."""
@@ -213,13 +262,39 @@ class Engine:
                 )
             for message in extra_messages:
                 self._insert_message(thread_id, message)
-            run = self.store.insert(
-                "runs", objects.run(thread_id, fields, self.run_expiry_s)
-            )
-            subscription = self._subscribe(
-                run["id"], stream, [("created", run), ("queued", run)]
-            )
-            self.runner.start(run["id"])
+            return self._start_run(thread_id, fields, stream, [])
+
+    def create_thread_and_run(self, body: dict) -> RunReply:
+        """Create a thread from ``thread`` and a run on it, in one request."""
+        self._check_open()
+        assistant_id = v.field(body, "assistant_id", "string", required=True)
+        stream = v.field(body, "stream", "boolean")
+        v.field(body, "tool_resources", "object")  # for file tools, which we lack
+        thread_body = v.field(body, "thread", "object") or {}
+        thread, messages = bodies.prefixed(bodies.thread_fields, thread_body, "thread")
+        with self.lock:
+            fields = bodies.run_fields(body, self.get_assistant(assistant_id))
+            self._insert_thread(thread, messages)
+            created = [("thread.created", thread)]
+            return self._start_run(thread["id"], fields, stream, created)
+
+    def _start_run(
+        self,
+        thread_id: str,
+        fields: dict[str, Any],
+        stream: bool | None,
+        first: list[tuple[str, dict]],
+    ) -> RunReply:
+        """Store a queued run and start it; a stream opens with ``first`` events."""
+        run = self.store.insert(
+            "runs", objects.run(thread_id, fields, self.run_expiry_s)
+        )
+        subscription = self._subscribe(
+            run["id"],
+            stream,
+            [*first, ("thread.run.created", run), ("thread.run.queued", run)],
+        )
+        self.runner.start(run["id"])
         return run, subscription
 
     def _subscribe(
@@ -230,12 +305,7 @@ class Engine:
             return None
         subscription = self.runner.subscribe(run_id)
         for event, data in first:
-            prefix = (
-                "thread.run.step."
-                if data["object"] == "thread.run.step"
-                else "thread.run."
-            )
-            self.runner.publish(run_id, prefix + event, data)
+            self.runner.publish(run_id, event, data)
         return subscription
 
     def get_run(self, thread_id: str, run_id: str) -> dict[str, Any]:
@@ -252,6 +322,30 @@ class Engine:
         page = self._page("runs", "run", args, {"thread_id": thread_id})
         page["data"] = [self.runner.expire_if_due(run) for run in page["data"]]
         return page
+
+    def modify_run(self, thread_id: str, run_id: str, body: dict) -> dict[str, Any]:
+        """Replace a run's ``metadata`` (in any status)."""
+        metadata = v.metadata(body)
+        with self.lock:
+            run = self.get_run(thread_id, run_id)
+            if metadata is not None:
+                run["metadata"] = metadata
+            return self.store.update("runs", run)
+
+    # Run steps ----------------------------------------------------------------
+
+    def list_steps(self, thread_id: str, run_id: str, args: dict) -> dict[str, Any]:
+        """Return a page of a run's steps, newest first by default."""
+        self.get_run(thread_id, run_id)
+        return self._page("steps", "step", args, {"run_id": run_id})
+
+    def get_step(self, thread_id: str, run_id: str, step_id: str) -> dict[str, Any]:
+        """Return a step of a run or raise 404."""
+        self.get_run(thread_id, run_id)
+        step = self.store.get("steps", step_id)
+        if step is None or step["run_id"] != run_id:
+            raise not_found("run step", step_id)
+        return step
 
     def _active_run(self, thread_id: str) -> dict[str, Any] | None:
         """Return the thread's active run, after expiring it if overdue."""
@@ -276,7 +370,9 @@ class Engine:
             run.update(status="queued", required_action=None)
             self.store.update("runs", run)
             subscription = self._subscribe(
-                run_id, stream, [("completed", step), ("queued", run)]
+                run_id,
+                stream,
+                [("thread.run.step.completed", step), ("thread.run.queued", run)],
             )
             self.runner.start(run_id)
         return run, subscription

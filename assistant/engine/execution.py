@@ -15,6 +15,7 @@ from typing import Any
 from typing import Protocol
 
 from . import objects
+from .history import OverBudget
 from .history import build_request
 from .providers.base import Finish
 from .providers.base import Provider
@@ -92,6 +93,8 @@ class RunExecution:
                 self._settle()
         except Cancelled:
             self._close_cancelled()
+        except OverBudget as exc:
+            self._close_incomplete(exc.reason)
         except ProviderError as exc:
             self._close_failed(exc.code, exc.message)
         except Exception:
@@ -119,7 +122,7 @@ class RunExecution:
         stamp = objects.now()
         if self.step:
             self.step.update(status="expired", expired_at=stamp)
-            self._save_step("thread.run.step.expired")
+            self._save_step(self.step, "thread.run.step.expired")
         self.run.update(status="expired", required_action=None)
         self._save_run("thread.run.expired")
         self.publisher.publish(self.run_id, "done", None)
@@ -188,9 +191,8 @@ class RunExecution:
     def _text(self, text: str) -> None:
         """Append reply text, opening the assistant message on the first fragment."""
         first = self.message is None
-        if first:
-            self._open_message()
-        block = self.message["content"][0]["text"]
+        message = self._open_message() if self.message is None else self.message
+        block = message["content"][0]["text"]
         block["value"] += text
         piece: dict[str, Any] = {"value": text}
         if first:
@@ -199,34 +201,33 @@ class RunExecution:
         self.publisher.publish(
             self.run_id,
             "thread.message.delta",
-            {
-                "id": self.message["id"],
-                "object": "thread.message.delta",
-                "delta": delta,
-            },
+            {"id": message["id"], "object": "thread.message.delta", "delta": delta},
         )
-        self._save_text_now_and_then()
+        self._save_text_now_and_then(message)
 
-    def _save_text_now_and_then(self) -> None:
+    def _save_text_now_and_then(self, message: dict[str, Any]) -> None:
         """Write the growing message at most once a second, so a crash keeps it."""
         if time.monotonic() - self.saved_at < SAVE_TEXT_EVERY_S:
             return
         try:
-            self.store.update("messages", self.message)
+            self.store.update("messages", message)
         except StoreBusyError:
             # Only a crash cushion: the reply goes on, and closing saves it all.
             log.warning("Store busy; run %s saves its text later", self.run_id)
         self.saved_at = time.monotonic()
 
-    def _open_message(self) -> None:
+    def _open_message(self) -> dict[str, Any]:
         """Create the message_creation step and its in-progress message."""
         with self.lock:
             if self.cancel.is_set():
                 raise Cancelled
+            thread_id = self.run["thread_id"]
+            created_ms = self.store.message_clock(thread_id, objects.now_ms())
             message = objects.message(
-                self.run["thread_id"],
+                thread_id,
                 "assistant",
                 [],
+                created_ms,
                 status="in_progress",
                 completed_at=None,
                 assistant_id=self.run["assistant_id"],
@@ -237,28 +238,31 @@ class RunExecution:
                 "message_creation": {"message_id": message["id"]},
             }
             self._open_step(details)
-            self.store.insert("messages", message)
+            self.store.insert_message(message, created_ms)
             self.publisher.publish(self.run_id, "thread.message.created", message)
             self.publisher.publish(self.run_id, "thread.message.in_progress", message)
             message["content"] = [objects.text_block("")]
             self.message = message
             self.saved_at = time.monotonic()
+            return message
 
-    def _open_step(self, details: dict[str, Any]) -> None:
+    def _open_step(self, details: dict[str, Any]) -> dict[str, Any]:
         """Insert a new in-progress step and announce it."""
-        self.step = self.store.insert("steps", objects.step(self.run, details))
-        self.publisher.publish(self.run_id, "thread.run.step.created", self.step)
-        self.publisher.publish(self.run_id, "thread.run.step.in_progress", self.step)
+        step = self.step = self.store.insert("steps", objects.step(self.run, details))
+        self.publisher.publish(self.run_id, "thread.run.step.created", step)
+        self.publisher.publish(self.run_id, "thread.run.step.in_progress", step)
+        return step
 
     def _tool_delta(self, event: ToolCallDelta) -> None:
         """Record a fragment of a function call and relay it as a step delta."""
         if self.message is not None:
-            self._complete_message("completed", None)
-        if self.step is None:
+            self._complete_message(self.message, "completed", None)
+        step = self.step
+        if step is None:
             with self.lock:
                 if self.cancel.is_set():
                     raise Cancelled
-                self._open_step({"type": "tool_calls", "tool_calls": []})
+                step = self._open_step({"type": "tool_calls", "tool_calls": []})
         function: dict[str, Any] = {}
         if event.index not in self.call_index:
             call = {"id": event.id or objects.new_id("call"), "name": event.name or ""}
@@ -266,20 +270,25 @@ class RunExecution:
             self.call_index[event.index] = len(self.calls)
             self.calls.append(call)
             function = {"name": call["name"], "arguments": "", "output": None}
-            self._step_delta(event.index, {"id": call["id"], "function": function})
+            self._step_delta(
+                step, event.index, {"id": call["id"], "function": function}
+            )
         call = self.calls[self.call_index[event.index]]
         if event.arguments:
+            arguments = {"function": {"arguments": event.arguments}}
             call["arguments"] += event.arguments
-            self._step_delta(event.index, {"function": {"arguments": event.arguments}})
+            self._step_delta(step, event.index, arguments)
 
-    def _step_delta(self, provider_index: int, fields: dict[str, Any]) -> None:
+    def _step_delta(
+        self, step: dict[str, Any], provider_index: int, fields: dict[str, Any]
+    ) -> None:
         """Publish a tool_calls step delta for one call."""
         item = {"index": self.call_index[provider_index], "type": "function", **fields}
         delta = {"step_details": {"type": "tool_calls", "tool_calls": [item]}}
         self.publisher.publish(
             self.run_id,
             "thread.run.step.delta",
-            {"id": self.step["id"], "object": "thread.run.step.delta", "delta": delta},
+            {"id": step["id"], "object": "thread.run.step.delta", "delta": delta},
         )
 
     # Closing ------------------------------------------------------------------
@@ -292,29 +301,29 @@ class RunExecution:
             if self.run["status"] == "cancelling":
                 raise Cancelled
             self.run["usage"] = objects.add_usage(self.run["usage"], self.usage)
-            if self.calls:
-                self._require_action()
+            if self.calls and self.step is not None:  # calls always open a step
+                self._require_action(self.step)
                 return
             truncated = self.finish == "max_tokens"
             if self.message is not None:
                 reason = {"reason": "max_tokens"} if truncated else None
                 status = "incomplete" if truncated else "completed"
-                self._complete_message(status, reason, usage=self.usage)
+                self._complete_message(self.message, status, reason, usage=self.usage)
             elif self.step is not None:
-                self._finish_step("completed", usage=self.usage)
+                self._finish_step(self.step, "completed", usage=self.usage)
             if truncated:
                 self.run["incomplete_details"] = {"reason": "max_completion_tokens"}
             self._end_run("incomplete" if truncated else "completed")
 
-    def _require_action(self) -> None:
+    def _require_action(self, step: dict[str, Any]) -> None:
         """Stop at ``requires_action`` with the tool calls the model made."""
         tool_calls = [self._wire_call(call) for call in self.calls]
-        self.step["step_details"]["tool_calls"] = [
+        step["step_details"]["tool_calls"] = [
             {**call, "function": {**call["function"], "output": None}}
             for call in tool_calls
         ]
-        self.step["usage"] = self.usage
-        self.store.update("steps", self.step)
+        step["usage"] = self.usage
+        self.store.update("steps", step)
         self.run["status"] = "requires_action"
         self.run["required_action"] = {
             "type": "submit_tool_outputs",
@@ -330,44 +339,58 @@ class RunExecution:
         return {"id": call["id"], "type": "function", "function": function}
 
     def _complete_message(
-        self, status: str, reason: dict | None, usage: dict | None = None
+        self,
+        message: dict[str, Any],
+        status: str,
+        reason: dict | None,
+        usage: dict | None = None,
     ) -> None:
         """Close the open message (and its step) as completed or incomplete."""
-        stamp = objects.now()
-        self.message.update(status=status, incomplete_details=reason)
-        self.message["completed_at" if status == "completed" else "incomplete_at"] = (
-            stamp
-        )
-        self.store.update("messages", self.message)
-        self.publisher.publish(self.run_id, f"thread.message.{status}", self.message)
+        message.update(status=status, incomplete_details=reason)
+        stamp = "completed_at" if status == "completed" else "incomplete_at"
+        message[stamp] = objects.now()
+        self.store.update("messages", message)
+        self.publisher.publish(self.run_id, f"thread.message.{status}", message)
         self.message = None
-        self._finish_step("completed", usage=usage)
+        if self.step is not None:
+            self._finish_step(self.step, "completed", usage=usage)
+
+    def _abandon_message(self, reason: str, *, announce: bool) -> None:
+        """Keep the open message's partial text as ``incomplete`` for ``reason``."""
+        if self.message is None:
+            return
+        message, self.message = self.message, None
+        message.update(status="incomplete", incomplete_at=objects.now())
+        message["incomplete_details"] = {"reason": reason}
+        self.store.update("messages", message)
+        if announce:
+            self.publisher.publish(self.run_id, "thread.message.incomplete", message)
 
     def _finish_step(
-        self, status: str, usage: dict | None = None, **fields: Any
+        self, step: dict[str, Any], status: str, usage: dict | None, **fields: Any
     ) -> None:
         """Close the open step with ``status``."""
-        self.step.update(status=status, usage=usage, **fields)
-        self.step[f"{status}_at"] = objects.now()
-        self._save_step(f"thread.run.step.{status}")
+        step.update(status=status, usage=usage, **fields)
+        step[f"{status}_at"] = objects.now()
+        self._save_step(step, f"thread.run.step.{status}")
         self.step = None
 
     def _close_cancelled(self) -> None:
         """Close the run as cancelled, keeping a partial message as incomplete."""
         with self.lock:
             self._load()
-            if self.message is not None:
-                self.message.update(status="incomplete", incomplete_at=objects.now())
-                self.message["incomplete_details"] = {"reason": "run_cancelled"}
-                self.store.update("messages", self.message)
-                self.publisher.publish(
-                    self.run_id, "thread.message.incomplete", self.message
-                )
-                self.message = None
+            self._abandon_message("run_cancelled", announce=True)
             if self.step is not None:
-                self._finish_step("cancelled", usage=self.usage)
+                self._finish_step(self.step, "cancelled", usage=self.usage)
             self.run["required_action"] = None
             self._end_run("cancelled")
+
+    def _close_incomplete(self, reason: str) -> None:
+        """End a run that may read or write no more tokens, before its model call."""
+        with self.lock:
+            self._load()
+            self.run["incomplete_details"] = {"reason": reason}
+            self._end_run("incomplete")
 
     def _close_failed(self, code: str, message: str) -> None:
         """Close the run as failed with ``last_error``."""
@@ -377,14 +400,14 @@ class RunExecution:
         error = {"code": code, "message": message}
         with self.lock:
             self._load()
-            if self.message is not None:
-                self.message.update(status="incomplete", incomplete_at=objects.now())
-                self.message["incomplete_details"] = {"reason": "run_failed"}
-                self.store.update("messages", self.message)
+            # WIRE.md 3.5's failure sequence has no message event.
+            self._abandon_message("run_failed", announce=False)
             if self.step is not None:
                 step_code = code if code in STEP_ERROR_CODES else "server_error"
                 last_error = {"code": step_code, "message": message}
-                self._finish_step("failed", usage=self.usage, last_error=last_error)
+                self._finish_step(
+                    self.step, "failed", usage=self.usage, last_error=last_error
+                )
             self.run["last_error"] = error
             self._end_run("failed")
 
@@ -402,7 +425,7 @@ class RunExecution:
         self.store.update("runs", self.run)
         self.publisher.publish(self.run_id, event, self.run)
 
-    def _save_step(self, event: str) -> None:
+    def _save_step(self, step: dict[str, Any], event: str) -> None:
         """Store the step and publish its snapshot."""
-        self.store.update("steps", self.step)
-        self.publisher.publish(self.run_id, event, self.step)
+        self.store.update("steps", step)
+        self.publisher.publish(self.run_id, event, step)

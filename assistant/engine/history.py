@@ -1,4 +1,10 @@
-"""Turn a thread's stored history into the provider's ``ModelRequest``."""
+"""Turn a thread's stored history into the provider's ``ModelRequest``.
+
+The run's settings shape it: ``truncation_strategy`` chooses which messages the
+model sees, ``max_prompt_tokens`` and ``max_completion_tokens`` bound what the run
+may still read and write (less what its earlier model calls used), and a forced
+``tool_choice`` applies to the first model call of the run only.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +14,123 @@ from . import objects
 from .providers.base import ModelRequest
 from .providers.base import ToolCall
 from .providers.base import Turn
+from .providers.base import estimate_prompt_tokens
 from .store import Store
+
+# A block is a message and the tool rounds that follow it: truncation drops or
+# keeps whole blocks, so no tool output is left without its call.
+Block = list[dict[str, Any]]
+
+
+class OverBudget(Exception):
+    """The run has used its ``max_prompt_tokens`` or ``max_completion_tokens``.
+
+    ``reason`` is the run's ``incomplete_details.reason``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def build_request(store: Store, run: dict[str, Any]) -> ModelRequest:
-    """Return the model input for the next model call of ``run``."""
-    turns: list[Turn] = []
-    for item in store.history(run["thread_id"]):
-        if item["object"] == "thread.message":
-            turns.extend(_message_turns(item))
-        elif item["type"] == "tool_calls" and item["status"] == "completed":
-            turns.extend(_tool_turns(item))
-    functions = tuple(tool for tool in run["tools"] if tool["type"] == "function")
+    """Return the model input for the next model call of ``run``.
+
+    :raises OverBudget: when the run may read or write no more tokens.
+    """
+    blocks = _blocks(store.history(run["thread_id"]))
+    follow_up = bool(blocks) and _answers_own_tools(blocks[-1], run["id"])
+    blocks = _truncated(blocks, run)
+    turns = _turns(blocks)
+    budget = _prompt_budget(run)
+    auto = (run.get("truncation_strategy") or {}).get("type", "auto") == "auto"
+    while auto and budget is not None and len(blocks) > 1 and _over(run, turns, budget):
+        blocks = blocks[1:]  # the oldest messages go first
+        turns = _turns(blocks)
+    if budget is not None and _over(run, turns, budget):
+        raise OverBudget("max_prompt_tokens")
+    tool_choice = run.get("tool_choice") or "auto"
+    if follow_up and tool_choice != "none":
+        tool_choice = "auto"  # forcing again after the outputs would never end
     return ModelRequest(
         model=run["model"],
         instructions=run["instructions"],
-        turns=tuple(turns),
-        tools=functions,
+        turns=turns,
+        tools=tuple(tool for tool in run["tools"] if tool["type"] == "function"),
         temperature=run.get("temperature"),
         top_p=run.get("top_p"),
-        max_completion_tokens=run.get("max_completion_tokens"),
-        tool_choice=run.get("tool_choice") or "auto",
+        max_completion_tokens=_completion_budget(run),
+        tool_choice=tool_choice,
+        parallel_tool_calls=run.get("parallel_tool_calls", True),
+        response_format=run.get("response_format") or "auto",
     )
+
+
+def _blocks(items: list[dict[str, Any]]) -> list[Block]:
+    """Group the items that reach the model into blocks that start at a message."""
+    blocks: list[Block] = []
+    for item in items:
+        if item["object"] == "thread.message":
+            blocks.append([item])
+        elif item["type"] == "tool_calls" and item["status"] == "completed":
+            if blocks:
+                blocks[-1].append(item)
+            else:
+                blocks.append([item])
+    return blocks
+
+
+def _answers_own_tools(block: Block, run_id: str) -> bool:
+    """Tell whether the thread ends with tool outputs given to this run."""
+    last = block[-1]
+    return last["object"] == "thread.run.step" and last["run_id"] == run_id
+
+
+def _truncated(blocks: list[Block], run: dict[str, Any]) -> list[Block]:
+    """Keep the last ``last_messages`` blocks when the strategy says so."""
+    strategy = run.get("truncation_strategy") or {}
+    last = strategy.get("last_messages")
+    if strategy.get("type") == "last_messages" and last:
+        return blocks[-last:]
+    return blocks
+
+
+def _turns(blocks: list[Block]) -> tuple[Turn, ...]:
+    """Return the turns of the blocks, oldest first."""
+    turns: list[Turn] = []
+    for item in (item for block in blocks for item in block):
+        if item["object"] == "thread.message":
+            turns.extend(_message_turns(item))
+        else:
+            turns.extend(_tool_turns(item))
+    return tuple(turns)
+
+
+def _used(run: dict[str, Any], key: str) -> int:
+    """Return the tokens of kind ``key`` the run's earlier model calls used."""
+    return (run.get("usage") or {}).get(key, 0)
+
+
+def _prompt_budget(run: dict[str, Any]) -> int | None:
+    """Return the prompt tokens the run may still read, or None for no limit."""
+    limit = run.get("max_prompt_tokens")
+    return None if limit is None else limit - _used(run, "prompt_tokens")
+
+
+def _over(run: dict[str, Any], turns: tuple[Turn, ...], budget: int) -> bool:
+    """Tell whether a model call with these turns would exceed ``budget``."""
+    return estimate_prompt_tokens(run["instructions"], turns) > budget
+
+
+def _completion_budget(run: dict[str, Any]) -> int | None:
+    """Return the completion tokens the run may still write, or None."""
+    limit = run.get("max_completion_tokens")
+    if limit is None:
+        return None
+    left = limit - _used(run, "completion_tokens")
+    if left <= 0:
+        raise OverBudget("max_completion_tokens")
+    return left
 
 
 def _message_turns(message: dict[str, Any]) -> list[Turn]:

@@ -17,6 +17,11 @@ def now() -> int:
     return int(time.time())
 
 
+def now_ms() -> int:
+    """Return the current Unix time in milliseconds."""
+    return int(time.time() * 1000)
+
+
 def assistant(fields: dict[str, Any]) -> dict[str, Any]:
     """Return a new Assistant."""
     return {
@@ -48,9 +53,16 @@ def thread(metadata: dict | None, tool_resources: dict | None) -> dict[str, Any]
     }
 
 
-def message(thread_id: str, role: str, content: list[dict], **fields: Any) -> dict:
-    """Return a new Message; user messages are ``completed`` at once."""
-    created = now()
+def message(
+    thread_id: str,
+    role: str,
+    content: list[dict],
+    created_ms: int | None = None,
+    **fields: Any,
+) -> dict:
+    """Return a new Message made at ``created_ms`` (default: now); user messages
+    are ``completed`` at once."""
+    created = (now_ms() if created_ms is None else created_ms) // 1000
     return {
         "id": new_id("msg"),
         "object": "thread.message",

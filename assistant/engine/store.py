@@ -36,6 +36,16 @@ RESTART_ERROR = {
     "message": "The server restarted while this run was in progress.",
 }
 
+# When each message was made, in milliseconds: kept beside the wire object (whose
+# created_at is in seconds) so a thread's messages get strictly increasing times,
+# even if the clock steps back.
+_MESSAGE_TIMES_SQL = (
+    "CREATE TABLE IF NOT EXISTS message_times"
+    " (id TEXT PRIMARY KEY, thread_id TEXT NOT NULL, created_ms INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS message_times_thread"
+    " ON message_times(thread_id, created_ms)",
+)
+
 _TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS {kind} (
     id TEXT PRIMARY KEY,
@@ -99,6 +109,7 @@ class Store:
             statements.append((_TABLE_SQL.format(kind=kind), ()))
             index = f"{kind}_thread ON {kind}(thread_id, seq)"
             statements.append((f"CREATE INDEX IF NOT EXISTS {index}", ()))
+        statements.extend((sql, ()) for sql in _MESSAGE_TIMES_SQL)
         statements.append(("CREATE TABLE IF NOT EXISTS counter (seq INTEGER)", ()))
         statements.append(
             (
@@ -140,14 +151,43 @@ class Store:
 
     def insert(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Store a new object, stamping it with the next sequence number."""
-        self._write(
+        self._write(*self._insert_statements(kind, obj))
+        return obj
+
+    def _insert_statements(self, kind: str, obj: dict[str, Any]) -> list[Statement]:
+        """Return the statements that insert an object after the last one."""
+        return [
             ("UPDATE counter SET seq = seq + 1", ()),
             (
-                f"INSERT INTO {kind} VALUES (?, (SELECT seq FROM counter), ?, ?, ?, ?)",
+                f"INSERT INTO {kind} (id, seq, thread_id, run_id, status, data)"
+                " VALUES (?, (SELECT seq FROM counter), ?, ?, ?, ?)",
                 (obj["id"], *self._columns(obj), json.dumps(obj)),
             ),
+        ]
+
+    def message_clock(self, thread_id: str, now_ms: int) -> int:
+        """Return the time for a new message of a thread: now, but after the last.
+
+        The caller holds the engine's lock from here to ``insert_message``.
+        """
+        row = self._row(
+            "SELECT MAX(created_ms) FROM message_times WHERE thread_id = ?",
+            (thread_id,),
         )
-        return obj
+        last = row[0] if row and row[0] is not None else None
+        return now_ms if last is None else max(now_ms, last + 1)
+
+    def insert_message(self, message: dict[str, Any], created_ms: int) -> dict:
+        """Store a new message with its creation time in milliseconds."""
+        self._write(
+            *self._insert_statements("messages", message),
+            (
+                "INSERT INTO message_times (id, thread_id, created_ms)"
+                " VALUES (?, ?, ?)",
+                (message["id"], message["thread_id"], created_ms),
+            ),
+        )
+        return message
 
     def update(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Replace a stored object (a no-op when it was deleted meanwhile)."""
@@ -246,12 +286,19 @@ class Store:
         rows = self._rows(sql + " ORDER BY seq", args)
         return [json.loads(row[0]) for row in rows]
 
+    def delete(self, kind: str, obj_id: str) -> None:
+        """Delete one object (a no-op when it is already gone)."""
+        statements = [(f"DELETE FROM {kind} WHERE id = ?", (obj_id,))]
+        if kind == "messages":
+            statements.append(("DELETE FROM message_times WHERE id = ?", (obj_id,)))
+        self._write(*statements)
+
     def delete_thread(self, thread_id: str) -> None:
         """Delete a thread with its messages, runs and steps."""
         self._write(
             *(
                 (f"DELETE FROM {kind} WHERE thread_id = ?", (thread_id,))
-                for kind in ("messages", "runs", "steps", "threads")
+                for kind in ("messages", "message_times", "runs", "steps", "threads")
             )
         )
 

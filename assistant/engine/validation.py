@@ -22,6 +22,9 @@ JSON_TYPES: dict[str, tuple[type, ...]] = {
 _ARTICLE = {"integer": "an", "object": "an", "array": "an"}
 TOOL_TYPES = ("function", "code_interpreter", "file_search")
 TOOL_CHOICES = ("none", "auto", "required")
+# The one value ``include[]`` has in v2: file search result contents.  We have no
+# file search, so asking for it changes nothing, but it is not an error either.
+INCLUDABLE = ("step_details.tool_calls[*].file_search.results[*].content",)
 MAX_MESSAGE_CHARS = 256_000  # OpenAI's cap on a message's text
 # json.loads turns a valid escaped pair into one code point, so any code point left
 # in this range is a lone surrogate: no UTF-8 encoder (nor the next JSON hop) takes it.
@@ -300,3 +303,14 @@ def list_query(args: dict) -> tuple[int, str, str | None, str | None]:
             param="order",
         )
     return limit, order, args.get("after") or None, args.get("before") or None
+
+
+def include_values(values: list[str]) -> list[str]:
+    """Return the checked values of an ``include[]`` query."""
+    for value in values:
+        if value not in INCLUDABLE:
+            raise EngineError(
+                f"Invalid value: '{value}'. Supported values are: '{INCLUDABLE[0]}'.",
+                param="include",
+            )
+    return values

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from dataclasses import field
 from typing import Literal
 from typing import Protocol
 
@@ -51,9 +50,16 @@ class ModelRequest:
     tools: tuple[dict, ...] = ()  # wire shape: {"type": "function", "function": {...}}
     temperature: float | None = None
     top_p: float | None = None
+    # What this call may still write: the run's max_completion_tokens less what its
+    # earlier model calls wrote.
     max_completion_tokens: int | None = None
+    # "none", "auto", "required" or {"type": "function", "function": {"name": …}};
+    # a call that follows tool outputs gets "auto", so a forced call is made once.
     tool_choice: str | dict = "auto"
-    extra: dict = field(default_factory=dict)
+    parallel_tool_calls: bool = True
+    # "auto", {"type": "text"}, {"type": "json_object"} or
+    # {"type": "json_schema", "json_schema": {"name": …, "schema": {…}, …}}.
+    response_format: str | dict = "auto"
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,21 @@ class Finish:
 
 
 ProviderEvent = TextDelta | ToolCallDelta | Usage | Finish
+
+
+def count_tokens(text: str) -> int:
+    """Return a rough, model-independent token count of text: its words."""
+    return len(text.split())
+
+
+def estimate_prompt_tokens(instructions: str, turns: tuple[Turn, ...]) -> int:
+    """Return the rough token count of a model input (the demo model's exact one).
+
+    The engine checks ``max_prompt_tokens`` against this before a model call, as
+    it cannot know a real model's tokenizer; the model's own usage is what counts
+    once the call is made.
+    """
+    return count_tokens(instructions) + sum(count_tokens(t.content) for t in turns)
 
 
 class ProviderError(Exception):

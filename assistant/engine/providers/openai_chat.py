@@ -150,12 +150,16 @@ class ChatCompletionsProvider:
         if tools:
             params["tools"] = tools
             params["tool_choice"] = request.tool_choice
-            params["parallel_tool_calls"] = request.extra.get(
-                "parallel_tool_calls", True
-            )
+            params["parallel_tool_calls"] = request.parallel_tool_calls
         for key in ("temperature", "top_p", "max_completion_tokens"):
             if getattr(request, key) is not None:
                 params[key] = getattr(request, key)
+        # The Assistants shapes of json_object and json_schema are Chat's own;
+        # "auto" and text are what Chat does anyway.
+        if isinstance(request.response_format, dict) and request.response_format.get(
+            "type"
+        ) in ("json_object", "json_schema"):
+            params["response_format"] = request.response_format
         return params
 
     def _model_for(self, request: ModelRequest) -> str:
@@ -588,8 +592,9 @@ def _delta_events(delta: object, state: StreamState) -> list[ProviderEvent]:
     if delta is None:
         return []
     events: list[ProviderEvent] = []
-    if getattr(delta, "content", None):
-        events.append(TextDelta(delta.content))
+    text = getattr(delta, "content", None)
+    if text:
+        events.append(TextDelta(text))
     for position, call in enumerate(getattr(delta, "tool_calls", None) or ()):
         index = getattr(call, "index", None)
         function = getattr(call, "function", None)
