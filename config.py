@@ -82,6 +82,10 @@ class Config:
     MAX_MESSAGE_CHARS = _int("MAX_MESSAGE_CHARS", 4000)
     STREAM_MODE = _str("STREAM_MODE", "stream")  # "stream" or "mock"
     ROOM_BAN_S = _int("ROOM_BAN_S", 600)  # how long a removed person stays out
+    # Where people reach the app (e.g. https://chat.example.org/chat/): links the
+    # tools hand out become absolute, for clients on other origins.  Blank: links
+    # relative to the page.
+    PUBLIC_URL = _str("PUBLIC_URL")
     # "address": a tokenless POST /stream is the registered tab with that user id
     # from the same client address (the original client's stream mode).
     LEGACY_STREAM_SENDERS = _str("LEGACY_STREAM_SENDERS")
@@ -124,7 +128,7 @@ class ConfigError(ValueError):
     """A setting that cannot work; the message says which and how to fix it."""
 
 
-URL_SETTINGS = ("MODEL_BASE_URL", "ASSISTANTS_BASE_URL")
+URL_SETTINGS = ("MODEL_BASE_URL", "ASSISTANTS_BASE_URL", "PUBLIC_URL")
 LOG_FORMATS = ("text", "json")
 
 

@@ -55,6 +55,21 @@ def to_chat_message(message: Message, assistant_name: str) -> dict[str, Any]:
     return chat
 
 
+def in_thread_order(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Make ``created_at`` (ms) follow the thread's order.
+
+    A person's message carries the millisecond it was accepted; a reply only the
+    second its run gave it (the wire's whole seconds), so a reply written in the
+    same second as its question would sort before it in a client that orders by
+    time (the original one does).  The thread's order is the true one: each time
+    becomes at least the one before it plus 1 ms.
+    """
+    previous = 0
+    for message in messages:
+        message["created_at"] = previous = max(message["created_at"], previous + 1)
+    return messages
+
+
 def _user_chat_message(message: Message) -> dict[str, Any]:
     """Rebuild a person's chat message from the metadata it was stored with."""
     meta = message.metadata or {}

@@ -106,11 +106,12 @@ class AssistantService:
         """Return every message of the thread as chat messages, oldest first."""
         # A reply still being written is left out: it reaches joiners through
         # welcome's busy.partial instead.
-        return [
+        messages = [
             self.to_chat_message(m)
             for m in self.gateway.list_messages(thread_id)
             if m.status != "in_progress"
         ]
+        return presentation.in_thread_order(messages)
 
     # -- turns ---------------------------------------------------------------
 

@@ -79,7 +79,7 @@ def build_service(
     :param on_model_error: told the kind of each failed model call (metrics).
     """
     hooks = {"request": [on_request]} if on_request else None
-    tools = default_registry()
+    tools = default_registry(public_url=config["PUBLIC_URL"])
     common = {
         "poll_interval_ms": config["POLL_INTERVAL_MS"],
         "run_timeout_s": config["RUN_TIMEOUT_S"],

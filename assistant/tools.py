@@ -21,6 +21,7 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from assistant.engine.validation import JSON_TYPES
 from assistant.engine.validation import is_kind
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-CATS_URL = "/static/cats/"
+CATS_PATH = "static/cats/"  # relative to the page, so a sub-path works too
 
 LOG_PREVIEW_CHARS = 200
 
@@ -382,15 +383,21 @@ def get_daily_cat_trivia(*, clock: Clock = utc_now) -> dict[str, str]:
     return {"date": today.date().isoformat(), "trivia": trivia}
 
 
-def get_cat_picture_of_the_day(*, clock: Clock = utc_now) -> dict[str, str]:
-    """Return today's cat picture: its title, description and URL."""
+def get_cat_picture_of_the_day(
+    *, clock: Clock = utc_now, public_url: str = ""
+) -> dict[str, str]:
+    """Return today's cat picture: its title, description and URL (absolute under
+    ``public_url`` when set, so clients on other origins can load it; else
+    relative to the page)."""
     today = clock()
     picture = pick_for_date(load_data("cat_pictures.json"), today)
     return {
         "date": today.date().isoformat(),
         "title": picture["title"],
         "description": picture["description"],
-        "url": CATS_URL + picture["file"],
+        "url": urljoin(public_url.rstrip("/") + "/", CATS_PATH) + picture["file"]
+        if public_url
+        else CATS_PATH + picture["file"],
     }
 
 
@@ -399,8 +406,9 @@ def get_cat_picture_of_the_day(*, clock: Clock = utc_now) -> dict[str, str]:
 NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
 
 
-def default_registry(clock: Clock = utc_now) -> ToolRegistry:
-    """Build a registry with the built-in tools, reading "now" from ``clock``."""
+def default_registry(clock: Clock = utc_now, public_url: str = "") -> ToolRegistry:
+    """Build a registry with the built-in tools, reading "now" from ``clock`` and
+    linking pictures under ``public_url`` (see ``get_cat_picture_of_the_day``)."""
     registry = ToolRegistry()
     registry.register(
         Tool(
@@ -462,7 +470,9 @@ def default_registry(clock: Clock = utc_now) -> ToolRegistry:
                 "image's URL on this site."
             ),
             parameters=NO_PARAMETERS,
-            func=functools.partial(get_cat_picture_of_the_day, clock=clock),
+            func=functools.partial(
+                get_cat_picture_of_the_day, clock=clock, public_url=public_url
+            ),
             status_label="Fetching the cat picture of the day…",
         )
     )

@@ -81,6 +81,7 @@ class Turn:
     replying_to: list[str]
     askers: list[str] = field(default_factory=list)  # user ids of those answered
     redo: bool = False  # writes the latest reply again (Regenerate)
+    asked_at: int = 0  # ms: the newest of what it answers; replies come after it
     run_id: str | None = None
     partial: dict[str, str] = field(default_factory=dict)  # message id -> text so far
     stopped_by: Member | None = None

@@ -128,6 +128,7 @@ class TurnRunner:
             list(dict.fromkeys(name for name, _ in askers)),
             askers=list(dict.fromkeys(user_id for _, user_id in askers)),
             redo=redo is not None,
+            asked_at=max(m["created_at"] for m in (redo[1] if redo else messages)),
         )
         room.turn = turn
         sinks = [p.sink for p in batch if p.sink is not None]
@@ -267,8 +268,10 @@ class TurnRunner:
             message.update(note)
             self._keep(self.record.add_note, room.thread(), message["id"], note)
         name = self.owner.assistant_name(room)
-        for message in messages:
+        floor = turn.asked_at  # a reply's own time is whole seconds: never before
+        for message in messages:  # its question (clients sort by created_at)
             message["name"] = name
+            message["created_at"] = floor = max(message["created_at"], floor + 1)
             room.assistant_ids.add(message["id"])
         if messages:
             skip = [p.reply_skip_sid for p in batch if p.reply_skip_sid]

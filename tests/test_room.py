@@ -362,3 +362,21 @@ def test_a_new_nickname_reaches_the_others(people):
         {"user_id": "u-Alice", "name": "Alicia"},
         {"user_id": "u-Bob", "name": "Bob"},
     ]
+
+
+def test_a_reply_is_never_older_than_its_question(people):
+    # The original client sorts by created_at; a reply carries its run's whole
+    # second, so it must still come after a question asked within that second.
+    alice = people("Alice")
+    for text in ("one", "two", "three"):
+        alice.say(text)
+        alice.wait("ai-end", count=len(alice.payloads("ai-end")) + 1)
+    live = [m for batch in alice.payloads("message-list")[1:] for m in batch]
+    history = people("Bob").wait("message-list")[0]
+    assert [m["role"] for m in sorted(history, key=lambda m: m["created_at"])] == [
+        "user",
+        "assistant",
+    ] * 3
+    times = [m["created_at"] for m in history]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    assert [m["created_at"] for m in live] == times[1::2]

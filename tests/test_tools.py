@@ -192,14 +192,22 @@ def test_picture_is_fixed_per_date_and_ships_with_the_app(registry):
     assert picture == call(registry, "get_cat_picture_of_the_day")
     assert picture["date"] == "2026-11-27"
     assert picture["title"] and picture["description"]
-    assert picture["url"].startswith("/static/cats/")
-    assert (STATIC_DIR / picture["url"].removeprefix("/static/")).is_file()
+    assert picture["url"].startswith("static/cats/")  # relative to the page
+    assert (STATIC_DIR / picture["url"].removeprefix("static/")).is_file()
+
+
+def test_picture_links_are_absolute_under_the_public_url():
+    registry = default_registry(
+        clock=lambda: FIXED_NOW, public_url="https://chat.example.org/team"
+    )
+    url = call(registry, "get_cat_picture_of_the_day")["url"]
+    assert url.startswith("https://chat.example.org/team/static/cats/")
 
 
 def test_every_listed_picture_is_a_small_titled_svg():
     for day in range(1, 4):
         url = call(on_day(FIXED_NOW.replace(day=day)), "get_cat_picture_of_the_day")
-        svg = STATIC_DIR / url["url"].removeprefix("/static/")
+        svg = STATIC_DIR / url["url"].removeprefix("static/")
         assert svg.stat().st_size < 4096
         assert "<title" in svg.read_text(encoding="utf-8")
 
