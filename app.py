@@ -119,7 +119,7 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     init_sockets(app, blocking_offload)
     init_assistant(app, assistant)
     # After the engine took its file lock: never mend another live process's rooms.
-    get_rooms(app).recover()
+    get_rooms(app).record.recover()
     init_routes(app)
     init_ops(app, get_rooms(app), get_socketio(app).server)
     init_security(app)  # it wraps Socket.IO and the /v1 mount as well

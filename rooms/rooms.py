@@ -1,10 +1,10 @@
 """The rooms of one process: membership, the turn queue, history, Stop, expiry.
 
 Socket.IO handlers and the ``/stream`` route call into ``Rooms``; it never touches a
-request, and it speaks to clients only through the protocol's ``Emitter``.  Each
-room has one turn worker at most (a background task): it takes everything queued,
-runs one turn for it, and repeats until the queue is empty, so a burst of messages
-becomes one turn and a thread never has two runs at once.
+request, and it speaks to clients only through the protocol's ``Emitter``.  Who
+people are is ``Identities``' job (identity.py), what owners may do
+``RoomOwner``'s (owner.py), and running the queued turns ``TurnWorker``'s
+(worker.py).
 """
 
 from __future__ import annotations
@@ -13,27 +13,17 @@ import dataclasses
 import datetime
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
-from typing import cast
-
-from itsdangerous import BadSignature
-from itsdangerous import Signer
 
 from assistant.errors import AssistantError
 from assistant.service import AssistantService
 from rooms.directory import ThreadDirectory
 from rooms.errors import Refusal
-from rooms.errors import StoreBusy
 from rooms.export import transcript_markdown
-from rooms.inbound import MAX_NAME_CHARS
-from rooms.inbound import has_lone_surrogate
+from rooms.identity import Identities
 from rooms.limits import Limits
-from rooms.messages import SYSTEM_NAME
-from rooms.messages import system_message
 from rooms.messages import user_message
-from rooms.names import lookalike_keys
 from rooms.owner import RoomOwner
 from rooms.protocol import Ack
 from rooms.protocol import BusyInfo
@@ -44,7 +34,7 @@ from rooms.protocol import PartialText
 from rooms.protocol import RegisterFields
 from rooms.protocol import TypingInfo
 from rooms.protocol import Welcome
-from rooms.settings import is_addressed
+from rooms.record import RoomRecord
 from rooms.state import Member
 from rooms.state import MemoryState
 from rooms.state import Pending
@@ -52,35 +42,18 @@ from rooms.state import Room
 from rooms.state import RoomState
 from rooms.state import StreamSink
 from rooms.state import Turn
-from rooms.turns import CRASHED
-from rooms.turns import DEFERRED
-from rooms.turns import INTERRUPTED_BY_RESTART
-from rooms.turns import REJECTED
-from rooms.turns import TurnRunner
+from rooms.worker import TurnWorker
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "threadroom.rooms"  # where an app keeps its Rooms (app.extensions)
 
-MAX_BUSY_BACKOFF_S = 10.0
-STORE_BUSY_LINE = (
-    "The conversation store is busy; the waiting messages will be answered as soon"
-    " as it is free."
-)
-DROPPED_INVALID = (
-    "A message from {name} could not be given to the assistant (it contains an"
-    " invalid character) and was dropped."
-)
 STOP_REFUSED = (
     "In this room only its owner and the people being answered can stop a reply."
 )
 EXPORT_REFUSED = "Only people in this room can export its conversation."
 REGENERATE_BUSY = "Wait until the assistant has answered the waiting messages."
 TYPING_REPEAT_S = 3.0
-DROPPED_REFUSED = (
-    "The assistant's backend refused the waiting messages from {names}; they were"
-    " dropped so the next ones can be answered."
-)
 
 
 class Rooms:
@@ -104,8 +77,6 @@ class Rooms:
     ) -> None:
         self._get_assistant = get_assistant
         self.directory = directory
-        # A user id's token is its signature: only this installation can make one.
-        self._signer = Signer(secret, salt="threadroom.user-id")
         self.emitter = emitter
         self.spawn = spawn
         self.sleep = sleep
@@ -113,13 +84,31 @@ class Rooms:
         self.stream_mode = stream_mode
         self.limits = limits or Limits()
         self.state: RoomState = state or MemoryState()
-        self.legacy_stream_senders = legacy_stream_senders
+        self.identities = Identities(
+            directory,
+            secret,
+            assistant_name=lambda: self.assistant.info.name,
+            legacy_stream_senders=legacy_stream_senders,
+        )
         self.owner = RoomOwner(
             directory,
             emitter,
             assistant_name=lambda: self.assistant.info.name,
-            tell=self.tell,
+            tell=lambda *line: self.record.tell(*line),  # the record comes next
             ban_s=ban_s,
+        )
+        self.record = RoomRecord(get_assistant, directory, emitter, self.owner)
+        self.worker = TurnWorker(
+            get_assistant,
+            directory,
+            emitter,
+            self.owner,
+            ensure_thread=self.ensure_thread,
+            schedule_expiry=self._schedule_expiry,
+            tell=self.record.tell,
+            spawn=spawn,
+            sleep=sleep,
+            stream_mode=stream_mode,
         )
 
     @property
@@ -176,7 +165,7 @@ class Rooms:
             if self.state.get(room.name) is not room:  # it expired just now
                 return self._register(sid, fields, address)
             self.ensure_thread(room)
-            member = self.identify(room, fields, sid, address)
+            member = self.identities.identify(room, fields, sid, address)
             self.owner.settings(room, claimant=member.user_id)  # a new room: theirs
             self.owner.admit(room, member, fields["passcode"])
             # Every tab of this person, including this one registering again; an
@@ -204,69 +193,6 @@ class Rooms:
                 f"This room is full ({limit} people); try again later.",
                 retry_after=60,
             )
-
-    def identify(
-        self, room: Room, fields: RegisterFields, sid: str = "", address: str = ""
-    ) -> Member:
-        """Decide who a registration (or an HTTP-only sender) is.
-
-        Several tabs of one person share a ``user_id`` and a name.  Claiming a
-        ``user_id`` this server has handed out before needs the token that came with
-        it, so a copied id becomes a new person, never an impersonation (even of
-        someone who is away).
-        """
-        self._check_not_reserved(fields["name"])
-        user_id = fields["user_id"]
-        known = self.directory.has_user(user_id)
-        if known and not self.token_valid(user_id, fields["token"]):
-            user_id, known = uuid.uuid4().hex, False
-        if not known:  # its token is handed out from now on
-            self.directory.add_user(user_id)
-        name = _unique_name(room, fields["name"], user_id)
-        return Member(sid, user_id, name, room.name, address)
-
-    def legacy_sender(self, fields: RegisterFields, address: str) -> Member | None:
-        """Find the socket a tokenless ``POST /stream`` comes from, when
-        ``LEGACY_STREAM_SENDERS=address`` allows it: the original client registers
-        over Socket.IO, then posts its ``user_id`` without the token.  It is taken
-        for the registered tab with that ``user_id`` in that room from the same
-        client address (so it is not a second person, and its own message is not
-        echoed back to it); anything else stays a new person."""
-        if not self.legacy_stream_senders or fields["token"] or not address:
-            return None
-        room = self.state.get(fields["room"])
-        if room is None:
-            return None
-        with room.lock:
-            return next(
-                (
-                    m
-                    for m in room.members.values()
-                    if m.user_id == fields["user_id"] and m.address == address
-                ),
-                None,
-            )
-
-    def _check_not_reserved(self, name: str) -> None:
-        """Refuse a nickname that looks like the assistant's or the server's."""
-        reserved = (self.assistant.info.name, SYSTEM_NAME, "system", "assistant")
-        keys = lookalike_keys(name)
-        if any(keys & lookalike_keys(taken) for taken in reserved):
-            raise Refusal(
-                f"The nickname {name!r} is reserved for the assistant or the server;"
-                " please choose another."
-            )
-
-    def token_for(self, user_id: str) -> str:
-        """Return the token that proves a client registered as ``user_id``."""
-        return self._signer.get_signature(user_id).decode()
-
-    def token_valid(self, user_id: str, token: str) -> bool:
-        """Check a token against ``user_id`` (in constant time)."""
-        try:
-            return self._signer.verify_signature(user_id, token or "")
-        except BadSignature:  # a token that is not even base64
-            return False
 
     def leave(self, sid: str) -> tuple[Member | None, Room | None, bool]:
         """Forget connection ``sid``; return who left, from where, and whether that
@@ -316,31 +242,6 @@ class Rooms:
             settings=self.owner.info(room),
         )
 
-    def history(self, room: Room) -> list[ChatMessage]:
-        """Return the complete conversation, oldest first, each message once, as
-        people saw it: with the system lines and how each reply ended.
-
-        Messages accepted but not yet carried into the thread are read *before*
-        the thread, so a message saved in between shows up in both and is deduped,
-        never in neither.
-        """
-        with room.lock:
-            unsaved = list(room.unsaved)
-            thread_id = room.thread_id
-        if not thread_id:
-            return unsaved
-        saved = cast(list[ChatMessage], self.assistant.history(thread_id))
-        notes = self.directory.notes(thread_id)
-        name = self.owner.assistant_name(room)
-        for message in saved:
-            message.update(notes.get(message["id"], {}))
-            if message["role"] == "assistant":
-                message["name"] = name
-                room.assistant_ids.add(message["id"])
-        known = {m["id"] for m in saved}
-        messages = saved + [m for m in unsaved if m["id"] not in known]
-        return with_lines(messages, self.directory.lines(thread_id))
-
     # -- messages and turns --------------------------------------------------
 
     def submit(
@@ -378,7 +279,7 @@ class Rooms:
         if queued:
             self.emitter.queue(room.name, waiting)
         if start_worker:
-            self.spawn(self._work, room)
+            self.worker.start(room)
         return {"ok": True, "id": message["id"], "queued": queued}
 
     def _check_queue(self, room: Room, member: Member) -> None:
@@ -482,17 +383,17 @@ class Rooms:
         """Return the room's conversation as Markdown, for a person in the room
         (proved by their token)."""
         room = self.state.get(room_name)
-        known = self.token_valid(user_id, token)
+        known = self.identities.token_valid(user_id, token)
         if room is None or not known or room.person(user_id) is None:
             raise Refusal(EXPORT_REFUSED, status=403)
         now = datetime.datetime.now(datetime.UTC)
-        return transcript_markdown(room.name, self.history(room), now)
+        return transcript_markdown(room.name, self.record.history(room), now)
 
     def regenerate(self, member: Member) -> Ack:
         """Ask for the latest reply again: a new turn over the same messages; the
         old reply stays, marked replaced."""
         room = self.room(member.room)
-        reply = _latest_reply(self.history(room))
+        reply = _latest_reply(self.record.history(room))
         with room.lock:
             busy = room.worker_running or room.pending or room.redo is not None
             if busy:
@@ -501,172 +402,8 @@ class Rooms:
                 return {"ok": False, "error": "There is no reply to write again yet."}
             room.redo = (member, reply)
             room.worker_running = True
-        self.spawn(self._work, room)
+        self.worker.start(room)
         return {"ok": True}
-
-    def _work(self, room: Room) -> None:
-        """Run turns for ``room`` until nothing is queued.
-
-        A turn that raises (a bug, a failing emit) is logged and the worker goes
-        on: a dead worker would leave every later message queued forever.  A turn
-        deferred by a busy store is tried again with the same messages, backing
-        off; messages the backend refused are dropped, with a line saying so.
-        """
-        runner = TurnRunner(
-            self.assistant,
-            self.emitter,
-            record=self.directory,
-            owner=self.owner,
-            stream_mode=self.stream_mode,
-            sleep=self.sleep,
-        )
-        backoff = 0.0
-        while True:
-            if backoff:
-                self.sleep(backoff)
-            with room.lock:
-                redo, room.redo = room.redo, None
-                if not room.pending and redo is None:
-                    room.worker_running = False
-                    generation, empty = room.generation, not room.members
-                    break
-                roster = [person["name"] for person in room.roster()]
-                if redo is None:
-                    batch, room.pending = room.pending, []
-                    unsendable = _take_unsendable(room)
-                    messages = list(room.unsaved)
-            if redo is not None:  # asked before anything now queued: first
-                self._turn(runner, room, [], [], roster, redo)
-                continue
-            for message in unsendable:
-                sentence = DROPPED_INVALID.format(name=message["name"])
-                self.tell(room, sentence)
-                _end_streams(batch, message["id"], sentence)
-            if not messages:
-                continue
-            if self._answers(room, messages):
-                status = self._turn(runner, room, batch, messages, roster)
-            else:
-                status = self._keep_unanswered(room, batch, messages)
-            if status == DEFERRED:
-                if not backoff:
-                    self.tell(room, STORE_BUSY_LINE, "info")
-                backoff = min(max(backoff * 2, 1.0), MAX_BUSY_BACKOFF_S)
-                with room.lock:
-                    room.pending[:0] = batch  # first in line, as they were
-                continue
-            backoff = 0.0
-            if status == REJECTED:
-                self._drop(room, messages)
-        if empty:
-            self._schedule_expiry(room, generation)
-
-    def _answers(self, room: Room, messages: list[ChatMessage]) -> bool:
-        """Tell whether the assistant answers these messages: always, or in a room
-        that answers only when addressed, when one of them addresses it (by name,
-        an @mention, or a reply to one of its messages)."""
-        if self.owner.settings(room).answer_mode == "every":
-            return True
-        name = self.owner.assistant_name(room)
-        return any(
-            message.get("reply_to") in room.assistant_ids
-            or is_addressed(message["content"], name)
-            for message in messages
-        )
-
-    def _keep_unanswered(
-        self, room: Room, batch: list[Pending], messages: list[ChatMessage]
-    ) -> str:
-        """Add messages nobody asked the assistant about to the thread, without a
-        run: the conversation stays whole for the turn that answers later."""
-        try:
-            self.ensure_thread(room)
-            self.assistant.add_messages(room.thread(), messages)
-        except StoreBusy:
-            return DEFERRED
-        except AssistantError as exc:
-            if exc.reason in ("busy", "rejected"):
-                return DEFERRED if exc.reason == "busy" else REJECTED
-            log.warning("room %s could not keep its messages: %s", room.name, exc)
-            self._tell_failure(room, batch)
-            return "failed"
-        kept = {m["id"] for m in messages}
-        with room.lock:
-            room.unsaved = [m for m in room.unsaved if m["id"] not in kept]
-        self.emitter.queue(room.name, [])
-        for pending in batch:  # a /stream sender gets an empty reply: none is due
-            if pending.sink is not None:
-                pending.sink.close()
-        return "kept"
-
-    def _turn(
-        self,
-        runner: TurnRunner,
-        room: Room,
-        batch: list[Pending],
-        messages: list[ChatMessage],
-        roster: list[str],
-        redo: tuple[Member, list[ChatMessage]] | None = None,
-    ) -> str:
-        """Run one turn; return its outcome (see ``TurnRunner.run``)."""
-        try:
-            self.ensure_thread(room)  # an expired room gets a fresh thread
-            self.emitter.queue(room.name, [])
-            return runner.run(room, batch, messages, roster, redo=redo)
-        except StoreBusy:
-            return DEFERRED
-        except AssistantError as exc:
-            if exc.reason == "busy":
-                return DEFERRED
-            log.warning("room %s could not start a turn: %s", room.name, exc)
-        except Exception:
-            log.exception("a turn in room %s failed outside the turn", room.name)
-        self._tell_failure(room, batch)
-        return "failed"
-
-    def _drop(self, room: Room, messages: list[ChatMessage]) -> None:
-        """Forget messages the backend refused, so they cannot fail every later
-        turn too, and say whose they were."""
-        dropped = {m["id"] for m in messages}
-        with room.lock:
-            room.unsaved = [m for m in room.unsaved if m["id"] not in dropped]
-        names = list(dict.fromkeys(m["name"] for m in messages))
-        self.tell(room, DROPPED_REFUSED.format(names=", ".join(names)))
-
-    def tell(self, room: Room, sentence: str, level: str = "error") -> None:
-        """Send a system line to the room and keep it in the room's record."""
-        line = system_message(sentence, level)
-        self.emitter.message(room.name, line)  # first: the record may be slow
-        if room.thread_id:
-            try:
-                self.directory.add_line(room.thread_id, line, None)
-            except StoreBusy:
-                log.warning("room %s: a system line was not kept", room.name)
-
-    def _tell_failure(self, room: Room, batch: list[Pending]) -> None:
-        """Tell the room and every /stream caller that a turn could not run."""
-        for pending in batch:
-            if pending.sink is not None:
-                pending.sink.put("error", {"error": CRASHED})
-                pending.sink.close()
-        try:
-            self.tell(room, CRASHED)
-        except Exception:  # the emit itself may be what failed
-            log.exception("could not tell room %s", room.name)
-
-    def recover(self) -> None:
-        """Tell each room whose reply a previous life of this server cut short
-        (killed mid-turn): a line in its record, and its visible replies marked
-        interrupted.  Run once, at start."""
-        for room_name, thread_id, turn in self.directory.open_turns():
-            line = system_message(INTERRUPTED_BY_RESTART, "error")
-            seen = turn.get("messages") or [turn.get("after")]  # the reply, if shown
-            self.directory.add_line(thread_id, line, seen[-1])
-            for message_id in turn.get("messages", ()):
-                note = {"status": "interrupted"}
-                self.directory.add_note(thread_id, message_id, note)
-            self.directory.close_turn(room_name)
-            log.warning("room %s: a reply was interrupted by a restart", room_name)
 
     # -- expiry --------------------------------------------------------------
 
@@ -698,17 +435,6 @@ def get_rooms(app: Any) -> Rooms:
     return app.extensions[EXTENSION]
 
 
-def _unique_name(room: Room, name: str, user_id: str) -> str:
-    """Return ``name``, or ``name (2)``, ``name (3)``… if someone else has it,
-    shortening the name so the result stays within 32 characters."""
-    candidate, number = name, 1
-    while room.name_taken(candidate, user_id):
-        number += 1
-        suffix = f" ({number})"
-        candidate = name[: MAX_NAME_CHARS - len(suffix)].rstrip() + suffix
-    return candidate
-
-
 def _latest_reply(history: list[ChatMessage]) -> list[ChatMessage]:
     """Return the assistant messages after the last person's message (the reply
     Regenerate writes again), leaving system lines and replaced replies out."""
@@ -719,47 +445,3 @@ def _latest_reply(history: list[ChatMessage]) -> list[ChatMessage]:
         if message["role"] == "assistant" and message.get("status") != "replaced":
             reply.insert(0, message)
     return reply
-
-
-def _end_streams(batch: list[Pending], message_id: str, sentence: str) -> None:
-    """End the /stream request waiting on a dropped message with an error."""
-    for pending in batch:
-        if pending.message["id"] == message_id and pending.sink is not None:
-            pending.sink.put("error", {"error": sentence})
-            pending.sink.close()
-
-
-def _take_unsendable(room: Room) -> list[ChatMessage]:
-    """Remove from ``room.unsaved`` the messages no backend could take (text that
-    cannot be encoded), and return them.  The edges refuse such text; this keeps
-    one that slipped through from failing every turn after it."""
-    bad = [m for m in room.unsaved if has_lone_surrogate(m["content"] + m["name"])]
-    if bad:
-        room.unsaved = [m for m in room.unsaved if m not in bad]
-    return bad
-
-
-def with_lines(
-    messages: list[ChatMessage], lines: list[tuple[str | None, ChatMessage]]
-) -> list[ChatMessage]:
-    """Merge system lines into the messages, each after the message it followed
-    when it was said, or else by its time."""
-    anchored: dict[str, list[ChatMessage]] = {}
-    loose: list[ChatMessage] = []
-    ids = {m["id"] for m in messages}
-    for after_id, line in lines:
-        if after_id in ids:
-            anchored.setdefault(after_id, []).append(line)
-        else:
-            loose.append(line)
-    merged: list[ChatMessage] = []
-    for message in messages:
-        merged.append(message)
-        merged.extend(anchored.get(message["id"], ()))
-    for line in loose:
-        at = next(
-            (i for i, m in enumerate(merged) if m["created_at"] > line["created_at"]),
-            len(merged),
-        )
-        merged.insert(at, line)
-    return merged

@@ -44,14 +44,15 @@ def stream():
     if member is None:
         return jsonify(error=error), 400
     sink = StreamSink()
+    rooms = get_rooms(current_app)
     legacy = bool(member.sid) and not request.headers.get("X-Socket-Id")
-    ack = get_rooms(current_app).submit(member, fields, sink=sink, legacy=legacy)
+    ack = rooms.submit(member, fields, sink=sink, legacy=legacy)
     if ack.get("duplicate"):
         return jsonify(error="This message was already sent."), 400
     # An HTTP-only client learns who it is here, and can later stop a reply with it.
     identity = {
         "X-Threadroom-User-Id": member.user_id,
-        "X-Threadroom-Token": get_rooms(current_app).token_for(member.user_id),
+        "X-Threadroom-Token": rooms.identities.token_for(member.user_id),
     }
     if request.accept_mimetypes.best == "text/event-stream":
         headers = {**SSE_HEADERS, **identity}
@@ -105,19 +106,22 @@ def _sender(data: dict, *, registered: bool = False) -> tuple[Member | None, str
     fields, error = parse_register(data)
     if fields is None:
         return None, error or ""
+    identities = rooms.identities
     if registered:  # checked, not created: a stop needs no room of its own
-        if not rooms.token_valid(fields["user_id"], fields["token"]):
+        if not identities.token_valid(fields["user_id"], fields["token"]):
             return None, "Only people who registered in the room can do that."
         return Member("", fields["user_id"], fields["name"], fields["room"]), ""
     address = request.remote_addr or ""
-    legacy = rooms.legacy_sender(fields, address)
-    if legacy is not None:  # the original client's own tab (see Rooms.legacy_sender)
+    legacy = identities.legacy_sender(
+        rooms.existing_room(fields["room"]), fields, address
+    )
+    if legacy is not None:  # the original client's own tab (see legacy_sender)
         return legacy, ""
-    if not rooms.token_valid(fields["user_id"], fields["token"]):
+    if not identities.token_valid(fields["user_id"], fields["token"]):
         rooms.limits.registration(address)  # a new identity, or a first post
     room = rooms.open_room(fields["room"], address)
     with room.lock:
-        return rooms.identify(room, fields), ""
+        return identities.identify(room, fields), ""
 
 
 def _items(sink: StreamSink):

@@ -96,7 +96,7 @@ class ChatNamespace(Namespace):
         join_room(room.name)
         self.emitter.welcome(sid, self.rooms.welcome(room, member))
         try:
-            self.emitter.message_list(sid, self.rooms.history(room))
+            self.emitter.message_list(sid, self.rooms.record.history(room))
         except AssistantError as exc:
             return {"ok": False, "error": exc.message}
         if change == "joined":
@@ -108,7 +108,7 @@ class ChatNamespace(Namespace):
             "ok": True,
             "user_id": member.user_id,
             "name": member.name,
-            "token": self.rooms.token_for(member.user_id),
+            "token": self.rooms.identities.token_for(member.user_id),
         }
 
     def on_message(self, data=None, *_extra) -> Ack:
