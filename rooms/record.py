@@ -36,11 +36,6 @@ class RoomRecord:
         self.emitter = emitter
         self.owner = owner
 
-    @property
-    def assistant(self) -> AssistantService:
-        """Return the assistant service (built after the rooms)."""
-        return self._get_assistant()
-
     def history(self, room: Room) -> list[ChatMessage]:
         """Return the complete conversation, oldest first, each message once, as
         people saw it: with the system lines and how each reply ended.
@@ -54,7 +49,7 @@ class RoomRecord:
             thread_id = room.thread_id
         if not thread_id:
             return unsaved
-        saved = cast(list[ChatMessage], self.assistant.history(thread_id))
+        saved = cast(list[ChatMessage], self._get_assistant().history(thread_id))
         notes = self.directory.notes(thread_id)
         name = self.owner.assistant_name(room)
         for message in saved:

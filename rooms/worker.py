@@ -70,11 +70,6 @@ class TurnWorker:
         self.sleep = sleep
         self.stream_mode = stream_mode
 
-    @property
-    def assistant(self) -> AssistantService:
-        """Return the assistant service (built after the rooms)."""
-        return self._get_assistant()
-
     def start(self, room: Room) -> None:
         """Start the room's worker (the caller set ``room.worker_running``)."""
         self.spawn(self.work, room)
@@ -88,7 +83,7 @@ class TurnWorker:
         off; messages the backend refused are dropped, with a line saying so.
         """
         runner = TurnRunner(
-            self.assistant,
+            self._get_assistant(),
             self.emitter,
             record=self.directory,
             owner=self.owner,
@@ -156,7 +151,7 @@ class TurnWorker:
         run: the conversation stays whole for the turn that answers later."""
         try:
             self.ensure_thread(room)
-            self.assistant.add_messages(room.thread(), messages)
+            self._get_assistant().add_messages(room.thread(), messages)
         except StoreBusy:
             return DEFERRED
         except AssistantError as exc:

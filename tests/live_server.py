@@ -41,6 +41,34 @@ CLEAN_ENV = {
 }
 
 
+def wait_healthy(
+    process: subprocess.Popen, url: str, timeout: float, what: str, log
+) -> None:
+    """Wait until ``url``/healthz answers; fail with ``log()`` if ``process`` exits
+    first or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited early:\n{log()}")
+        try:
+            if requests.get(url + "/healthz", timeout=1).ok:
+                return
+        except requests.RequestException:  # refused, or still booting
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not answer within {timeout} s:\n{log()}")
+
+
+def stop_process(process: subprocess.Popen | None) -> None:
+    """Stop a child process: SIGTERM, then SIGKILL if it lingers."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as probe:
@@ -94,26 +122,12 @@ class LiveServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log()}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).ok:
-                    return self
-            except requests.RequestException:  # refused, or the worker still booting
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not answer within {timeout} s:\n{self.log()}")
+        wait_healthy(self.process, self.url, timeout, "server", self.log)
+        return self
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL if it lingers)."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def log(self) -> str:
         """Return what the server printed."""

@@ -12,13 +12,12 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
-
-import requests
 
 from tests.live_server import ROOT
 from tests.live_server import free_port
+from tests.live_server import stop_process
+from tests.live_server import wait_healthy
 
 NGINX = shutil.which("nginx") or next(
     (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)),
@@ -74,26 +73,12 @@ class Nginx:
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited early:\n{self.errors()}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).ok:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError(f"nginx did not answer within {timeout} s:\n{self.errors()}")
+        wait_healthy(self.process, self.url, timeout, "nginx", self.errors)
+        return self
 
     def stop(self) -> None:
         """Stop nginx (it shuts down quickly on SIGTERM)."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def errors(self) -> str:
         """Return nginx's error log."""
