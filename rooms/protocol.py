@@ -227,9 +227,12 @@ class Emitter:
         """Tell a room that someone arrived."""
         self._emit("join", person, to=to, skip_sid=skip_sid)
 
-    def leave(self, to: str, person: PersonInfo) -> None:
-        """Tell a room that someone's last tab closed."""
-        self._emit("leave", person, to=to)
+    def leave(
+        self, to: str, person: PersonInfo, skip_sid: str | list[str] | None = None
+    ) -> None:
+        """Tell a room that someone's last tab closed (or that they were removed:
+        their own tabs, skipped, hear ``removed`` instead)."""
+        self._emit("leave", person, to=to, skip_sid=skip_sid)
 
     def presence(
         self, to: str, roster: list[PersonInfo], skip_sid: str | None = None

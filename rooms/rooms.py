@@ -351,8 +351,8 @@ class Rooms:
                 room.members.pop(sid, None)
                 self.state.unbind(sid)
             empty, generation = not room.members, room.generation
-        if sids:
-            self.emitter.leave(room.name, target.public())
+        if sids:  # they themselves heard "removed", not their own "leave"
+            self.emitter.leave(room.name, target.public(), skip_sid=sids)
         if empty:
             self._schedule_expiry(room, generation)
         return sids

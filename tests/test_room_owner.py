@@ -146,6 +146,7 @@ def test_the_owner_removes_a_person_who_cannot_come_back_for_a_while(people):
     removed = bob.wait("removed")[0]
     assert removed["room"] == ROOM and removed["by"] == "Alice"
     assert carol.wait("leave")[-1] == {"user_id": "u-Bob", "name": "Bob"}
+    assert bob.payloads("leave") == []  # Bob hears that he was removed, not left
     wait_for(lambda: "Alice removed Bob from the room." in lines(carol))
     assert bob.say("still here?")["ok"] is False  # no longer in the room
     again = bob.register("Bob", room=ROOM, token=token)
