@@ -29,9 +29,14 @@ def vendor_rows():
     return rows
 
 
-def test_vendor_table_lists_the_three_libraries():
+def test_vendor_table_lists_the_four_libraries():
     names = {row["file"] for row in vendor_rows()}
-    assert names == {"socket.io.esm.min.js", "marked.esm.js", "purify.es.mjs"}
+    assert names == {
+        "socket.io.esm.min.js",
+        "marked.esm.js",
+        "purify.es.mjs",
+        "highlight.min.js",
+    }
 
 
 @pytest.mark.parametrize("row", vendor_rows(), ids=lambda row: row["file"])
