@@ -27,17 +27,23 @@ def clipboard(person: BrowserPerson) -> str:
 
 
 def change_settings(owner: BrowserPerson, **fields) -> None:
-    """Open the owner's settings dialog, change ``fields``, save and wait for it to close."""
+    """Change ``fields`` in the owner's settings dialog and save them."""
     page = owner.page
     page.get_by_role("button", name="Room settings").click()
     dialog = page.get_by_role("dialog", name="Room settings")
     expect(dialog).to_be_visible()
     if "answer_mode" in fields:
-        dialog.locator(f"input[name=answer_mode][value={fields['answer_mode']}]").check()
+        dialog.locator(
+            f"input[name=answer_mode][value={fields['answer_mode']}]"
+        ).check()
     if "assistant_name" in fields:
-        dialog.get_by_label("Assistant's name in this room").fill(fields["assistant_name"])
+        dialog.get_by_label("Assistant's name in this room").fill(
+            fields["assistant_name"]
+        )
     if "instructions" in fields:
-        dialog.get_by_label("Instructions for the assistant").fill(fields["instructions"])
+        dialog.get_by_label("Instructions for the assistant").fill(
+            fields["instructions"]
+        )
     if "passcode" in fields:
         dialog.get_by_label("New passcode").fill(fields["passcode"])
     dialog.get_by_role("button", name="Save").click()
@@ -139,7 +145,9 @@ def test_the_owner_sets_when_the_assistant_answers_and_a_mention_autocompletes(
     box.press_sequentially("what is the plan")
     box.press("Enter")
     for person in (alice, bob):
-        person.wait_replies(1)  # one turn: the addressed message, the first one read too
+        person.wait_replies(
+            1
+        )  # one turn: the addressed message, the first one read too
     expect(alice.replies()).to_contain_text("Hi Bob")
 
     box.press_sequentially("@z")  # nobody: no list
@@ -303,9 +311,7 @@ def test_the_others_see_who_is_typing(browser, shared_server, room, browser_peop
     alice.page.get_by_role("textbox", name="Message").press_sequentially("hel")
     expect(bob.page.locator("#typing-line")).to_have_text("Alice is typing…")
     carol.page.get_by_role("textbox", name="Message").press_sequentially("hi")
-    expect(bob.page.locator("#typing-line")).to_have_text(
-        "Alice and Carol are typing…"
-    )
+    expect(bob.page.locator("#typing-line")).to_have_text("Alice and Carol are typing…")
     expect(alice.page.locator("#typing-line")).to_have_text("Carol is typing…")
     alice.page.get_by_role("textbox", name="Message").fill("")  # emptied: stopped
     expect(bob.page.locator("#typing-line")).to_have_text("Carol is typing…")
