@@ -22,6 +22,9 @@ export function renderRoomBar() {
   els.roomName.textContent = `#${currentRoom()}`;
   els.roomLock.hidden = !settings?.locked;
   els.answerMode.textContent = answerModeText(settings, state.assistant.name);
+  els.answerMode.title = settings?.answer_mode === 'addressed'
+    ? 'An @mention, a reply to one of its messages, or a question that names it'
+    : '';
   const instructions = settings?.instructions || '';
   els.roomInstructionsText.textContent = instructions;
   els.roomInstructions.hidden = !instructions;

@@ -138,10 +138,11 @@ export function typingText(names) {
 // The line under the header: when the assistant answers, and what else a member should know.
 export function answerModeText(settings, assistantName) {
   if (!settings) return '';
-  const mode = settings.answer_mode === 'addressed'
-    ? `${assistantName} answers when addressed (@${assistantName}, a reply to it, or a question naming it)`
+  // How to address it in full (a reply to it, a question naming it) is in the line's tooltip and
+  // the settings dialog; the line itself stays one line on a phone.
+  return settings.answer_mode === 'addressed'
+    ? `${assistantName} answers when addressed (@${assistantName})`
     : `${assistantName} answers every message`;
-  return mode;
 }
 
 export function isRoomOwner(settings, me) {
