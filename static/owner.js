@@ -44,8 +44,8 @@ function fillSettingsForm() {
   els.settingsUnlock.checked = false;
   els.settingsUnlockRow.hidden = !s.locked;
   els.settingsLockState.textContent = s.locked
-    ? 'The room is locked: newcomers need the passcode.'
-    : 'The room is open: anyone with the link can join.';
+    ? 'The room is locked: newcomers need the passcode. A new one (4-64 characters) replaces it.'
+    : 'The room is open: anyone with the link can join. A passcode (4-64 characters) locks it.';
   els.settingsError.textContent = '';
 }
 

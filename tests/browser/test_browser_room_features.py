@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser.person import BrowserPerson
 from tests.browser.person import open_people
+from tests.browser.test_browser_access import assert_axe_passes_while_shown
 from tests.fake_model_server import FakeModelServer
 from tests.fake_model_server import Reply
 from tests.live_server import LiveServer
@@ -335,3 +337,55 @@ def test_export_downloads_the_conversation_as_markdown(
     assert text.startswith(f"# Threadroom: {room}")
     assert "> Remember the milk" in text and "Hi Alice" in text
     expect(alice.page.locator("#room-status")).to_contain_text("Exported as")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_new_controls_pass_axe_in_light_and_dark(
+    browser, shared_server, room, browser_people, scheme
+):
+    alice, bob = open_people(
+        browser,
+        browser_people,
+        shared_server.url,
+        room,
+        ["Alice", "Bob"],
+        color_scheme=scheme,
+    )
+    change_settings(
+        alice,
+        answer_mode="addressed",
+        assistant_name="Ada",
+        instructions="Keep answers short.\nName who asked.",
+        passcode="open-sesame",
+    )
+    alice.send("@Ada what should we eat?")
+    bob.wait_replies(1)
+    bob.transcript.locator("article.msg-user").get_by_role(
+        "button", name="Reply"
+    ).click()
+    bob.page.locator("#room-instructions summary").click()
+    box = bob.page.get_by_role("textbox", name="Message")
+    box.press_sequentially("Pizza? @")
+    typing = alice.page.locator("#typing-line")
+    expect(typing).to_have_text("Bob is typing…")
+    assert_axe_passes_while_shown(
+        bob,
+        bob.page.get_by_role("listbox", name="People to mention"),
+        bob.page.locator("#reply-preview"),
+        bob.page.locator("#room-instructions-text"),
+    )
+    bob.screenshot(f"room-{scheme}")
+    assert_axe_passes_while_shown(alice, typing)
+
+    alice.page.locator("#rooms-menu summary").click()
+    assert_axe_passes_while_shown(alice, alice.page.locator("#recent-rooms"))
+    alice.page.keyboard.press("Escape")
+    expect(alice.page.locator("#recent-rooms")).to_be_hidden()
+    alice.page.get_by_role("button", name="Room settings").click()
+    dialog = alice.page.get_by_role("dialog", name="Room settings")
+    expect(dialog.get_by_label("Remove the passcode")).to_be_visible()  # it is locked
+    assert_axe_passes_while_shown(alice, dialog)
+    alice.screenshot(f"settings-{scheme}")
+    alice.page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    assert alice.errors == [] and bob.errors == []
