@@ -303,7 +303,27 @@ def test_reply_quotes_its_message_and_scrolled_up_readers_get_a_pill_and_a_count
     pill.click()
     expect(pill).to_be_hidden()
     expect(bob.page).to_have_title(re.compile(r"^Threadroom · #"))
+
+    # At the bottom but in a hidden tab: the title counts, and clears on return.
+    set_hidden(bob, True)
+    alice.send("While you were away")
+    expect(bob.page).to_have_title(re.compile(r"^\(1\) Threadroom · #"))
+    expect(pill).to_be_hidden()  # nothing to scroll down to
+    set_hidden(bob, False)
+    expect(bob.page).to_have_title(re.compile(r"^Threadroom · #"))
     assert bob.errors == []
+
+
+def set_hidden(person: BrowserPerson, hidden: bool) -> None:
+    """Make the page believe its tab is hidden (or shown again), as tabs do."""
+    person.page.evaluate(
+        """(hidden) => {
+          Object.defineProperty(
+            document, 'hidden', { configurable: true, get: () => hidden });
+          document.dispatchEvent(new Event('visibilitychange'));
+        }""",
+        hidden,
+    )
 
 
 def test_the_others_see_who_is_typing(browser, shared_server, room, browser_people):
