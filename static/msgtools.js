@@ -11,9 +11,9 @@ import { showNotice } from './transcript.js';
 // What each shown message says, as typed (the markdown source for replies): what Copy copies.
 const sources = new WeakMap();
 
-// No markup of our own is ever parsed as HTML: highlight.js escapes the text it re-emits, and its
-// own warning about "unescaped HTML" (code that already holds elements) cannot apply to marked's
-// text-only <code>.
+// highlight.js reads the code's text and writes it back escaped, inside its own spans (classes
+// only, so the CSP's style-src 'self' holds). It warns when a block already holds elements; a
+// block marked and DOMPurify made never does, and a warning per render would only be noise.
 hljs.configure({ ignoreUnescapedHTML: true });
 
 function toolButton(label, className, onClick) {
