@@ -38,6 +38,10 @@ def change_settings(owner: BrowserPerson, **fields) -> None:
         dialog.locator(
             f"input[name=answer_mode][value={fields['answer_mode']}]"
         ).check()
+    if "stop_policy" in fields:
+        dialog.locator(
+            f"input[name=stop_policy][value={fields['stop_policy']}]"
+        ).check()
     if "assistant_name" in fields:
         dialog.get_by_label("Assistant's name in this room").fill(
             fields["assistant_name"]
@@ -181,6 +185,22 @@ def test_the_owner_removes_someone_who_is_told_and_kept_out(
         "The room's owner removed you from this room"
     )
     assert alice.errors == []
+
+
+def test_a_refused_stop_says_who_may_stop(browser, shared_server, room, browser_people):
+    alice, bob, carol = open_people(
+        browser, browser_people, shared_server.url, room, ["Alice", "Bob", "Carol"]
+    )
+    change_settings(alice, stop_policy="owner_and_asker")
+    bob.send("Please repeat this long sentence " + "word " * 40)
+    stop = carol.page.get_by_role("button", name="Stop")
+    stop.click()
+    expect(carol.page.locator("#composer-error")).to_have_text(
+        "In this room only its owner and the people being answered can stop a reply."
+    )
+    expect(stop).to_be_enabled()  # refused: it can be tried again
+    bob.page.get_by_role("button", name="Stop").click()  # the person answered may
+    expect(carol.replies().last).to_contain_text("Stopped by Bob")
 
 
 def test_a_locked_room_asks_newcomers_for_its_passcode(
