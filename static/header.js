@@ -10,11 +10,13 @@ import { answerModeText } from './store.js';
 import { errorText } from './util.js';
 
 const currentRoom = () => state.room || LOBBY;
+let statusTimer = 0;
 
+// What Copy invite link and Export did, said for a few seconds (a status region: read out too).
 function say(text) {
   els.roomStatus.textContent = text;
-  clearTimeout(say.timer);
-  say.timer = setTimeout(() => { els.roomStatus.textContent = ''; }, 4000);
+  clearTimeout(statusTimer);
+  statusTimer = setTimeout(() => { els.roomStatus.textContent = ''; }, 4000);
 }
 
 export function renderRoomBar() {
