@@ -80,9 +80,10 @@ export function onRemoved(data) {
   const by = typeof data.by === 'string' ? data.by : "The room's owner";
   els.removedText.textContent = `${by} removed you from #${data.room ?? state.room}. You can come back after ${when}.`;
   els.removedNotice.hidden = false;
-  els.messageInput.disabled = true;
-  els.sendButton.disabled = true;
-  for (const el of [els.inviteButton, els.exportButton, els.settingsButton, els.activity]) el.hidden = true;
+  els.messageInput.disabled = true; // and hidden: nothing can be sent here any more
+  for (const el of [els.inviteButton, els.exportButton, els.settingsButton, els.activity, els.composer]) {
+    el.hidden = true;
+  }
   state.members = [];
   renderPresence();
 }

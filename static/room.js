@@ -57,6 +57,9 @@ export function onLeave(member) {
   if (!isMember(member)) return;
   setMembers(state.members.filter((m) => m.user_id !== member.user_id));
   clearTypist(member.user_id);
+  // Removed, we hear our own leave too (sent to the room before we are out of it): the notice
+  // says it better.
+  if (state.removed && member.user_id === state.me?.user_id) return;
   showEventLine(`${member.name} left`);
 }
 

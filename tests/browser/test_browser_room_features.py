@@ -103,6 +103,7 @@ def test_an_invalid_room_name_is_explained_not_replaced_by_the_lobby(
     )
     expect(person.page.locator("#nickname-dialog")).to_be_hidden()
     expect(person.page.locator("#transcript")).to_be_hidden()
+    person.screenshot("invalid-room")
     problem.get_by_role("link", name="Go to the lobby").click()
     expect(person.page.locator("#nickname-dialog")).to_be_visible()
     assert person.errors == []
@@ -177,8 +178,11 @@ def test_the_owner_removes_someone_who_is_told_and_kept_out(
     alice.page.get_by_role("button", name="Remove Bob").click()
     notice = bob.page.get_by_role("alert").filter(has_text="You were removed")
     expect(notice).to_contain_text(re.compile(r"Alice removed you from #\S+\. You can"))
-    expect(bob.page.get_by_role("textbox", name="Message")).to_be_disabled()
+    expect(bob.page.get_by_role("textbox", name="Message")).to_be_hidden()
+    expect(bob.transcript).to_contain_text("Alice removed Bob from the room.")
+    expect(bob.transcript).not_to_contain_text("Bob left")
     expect(alice.page.locator("#presence-count")).to_have_text("1")
+    bob.screenshot("removed")
     expect(alice.transcript).to_contain_text("Alice removed Bob from the room.")
     bob.page.reload()  # coming back at once is refused, with the reason
     expect(bob.page.locator("#nickname-error")).to_contain_text(
