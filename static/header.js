@@ -119,6 +119,10 @@ export function initRoomBar() {
   els.newRoomForm.addEventListener('submit', openNewRoom);
   els.newRoomInput.addEventListener('input', () => { els.newRoomError.textContent = ''; });
   els.roomsMenu.addEventListener('toggle', () => els.roomsMenu.open && renderRecent());
+  // A click elsewhere closes the menu, as menus do.
+  document.addEventListener('click', (event) => {
+    if (els.roomsMenu.open && !els.roomsMenu.contains(event.target)) els.roomsMenu.open = false;
+  });
   // Escape closes the menu and gives the focus back to its button.
   els.roomsMenu.addEventListener('keydown', (event) => {
     if (event.key !== 'Escape' || !els.roomsMenu.open) return;
