@@ -1,7 +1,7 @@
 // The message box: the character counter, Enter to send, the "Stream replies" switch, Stop.
 
 import { mentionKey } from './autocomplete.js';
-import { clearReplyTo } from './msgtools.js';
+import { clearReplyTo, showReplyTo } from './msgtools.js';
 import { openNicknameDialog } from './nickname.js';
 import { config, els, readStorage, state, STORAGE_STREAM, writeStorage } from './page.js';
 import { emitMessage, socket, stopTurn } from './socket.js';
@@ -40,7 +40,10 @@ async function send() {
   const result = els.streamToggle.checked ? await postStream(msg) : await emitMessage(msg);
   if (result.ok) return acceptPending(msg.id, result.id);
   dropPending(msg.id);
-  if (!els.messageInput.value.trim()) setDraft(content); // to fix or resend
+  if (!els.messageInput.value.trim()) {
+    setDraft(content); // to fix or resend, still as a reply if it was one
+    if (replyTo && !state.replyTo) showReplyTo(replyTo);
+  }
   showNotice(result.error);
 }
 

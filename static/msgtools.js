@@ -93,10 +93,15 @@ export function refreshRegenerate() {
 
 export function setReplyTo(node) {
   const name = node.querySelector('.msg-name')?.textContent ?? 'Someone';
-  state.replyTo = { id: node.dataset.id, name, text: excerpt(sources.get(node)) };
-  els.replyPreviewText.textContent = `Replying to ${name}: ${state.replyTo.text}`;
-  els.replyPreview.hidden = false;
+  showReplyTo({ id: node.dataset.id, name, text: excerpt(sources.get(node)) });
   els.messageInput.focus();
+}
+
+// {id, name, text}: also how a refused message gets its reply line back, with its text.
+export function showReplyTo(replyTo) {
+  state.replyTo = replyTo;
+  els.replyPreviewText.textContent = `Replying to ${replyTo.name}: ${replyTo.text}`;
+  els.replyPreview.hidden = false;
 }
 
 export function clearReplyTo() {
