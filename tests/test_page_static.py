@@ -147,3 +147,20 @@ def test_modules_address_the_server_relative_to_the_page():
     assert not re.search(r"""fetch\(\s*[`'"]/""", source)
     assert "fetch('stream'" in source
     assert "new URL('socket.io', document.baseURI).pathname" in source
+
+
+def test_modules_set_no_inline_styles():
+    # The CSP's style-src 'self' refuses style attributes: the page's look is app.css's
+    # classes (highlight.js's too), never a style set from a script.
+    source = "\n".join(path.read_text(encoding="utf-8") for path in MODULES)
+    assert not re.search(r"\.style\b|setAttribute\(\s*'style'|cssText", source)
+
+
+def test_every_element_the_modules_name_is_in_the_page():
+    html = INDEX.read_text(encoding="utf-8")
+    page = (STATIC / "page.js").read_text(encoding="utf-8")
+    listed = re.search(r"Object\.fromEntries\(\s*\[(.*?)\]", page, re.S).group(1)
+    ids = re.findall(r"'([\w-]+)'", listed)
+    assert len(ids) > 40
+    missing = [i for i in ids if f'id="{i}"' not in html]
+    assert missing == []
