@@ -60,7 +60,7 @@ export function mentionKey(event) {
   if (event.key in moves) {
     open.index = moveIndex(open.index, moves[event.key], open.names.length);
     render();
-  } else if ((event.key === 'Enter' && !event.shiftKey) || event.key === 'Tab') {
+  } else if ((event.key === 'Enter' || event.key === 'Tab') && !event.shiftKey) { // Shift+Tab still leaves
     pick(open.index);
   } else if (event.key === 'Escape') {
     closeMentions();
