@@ -1,11 +1,14 @@
 // The message box: the character counter, Enter to send, the "Stream replies" switch, Stop.
 
+import { mentionKey } from './autocomplete.js';
+import { clearReplyTo, showReplyTo } from './msgtools.js';
 import { openNicknameDialog } from './nickname.js';
 import { config, els, readStorage, state, STORAGE_STREAM, writeStorage } from './page.js';
 import { emitMessage, socket, stopTurn } from './socket.js';
 import { draftProblem } from './store.js';
 import { postStream } from './stream.js';
 import { acceptPending, addPending, dropPending, showNotice } from './transcript.js';
+import { stopTyping } from './typing.js';
 import { charCount, uuid } from './util.js';
 
 const maxChars = Number(config.max_message_chars) || 4000;
@@ -28,12 +31,19 @@ async function send() {
   showNotice('');
   const { user_id: userId, name } = state.me;
   const msg = { id: uuid(), content, user_id: userId, name, role: 'user', created_at: Date.now() };
+  const replyTo = state.replyTo;
+  if (replyTo) msg.reply_to = replyTo.id;
   addPending(msg);
   setDraft('');
+  stopTyping();
+  clearReplyTo();
   const result = els.streamToggle.checked ? await postStream(msg) : await emitMessage(msg);
   if (result.ok) return acceptPending(msg.id, result.id);
   dropPending(msg.id);
-  if (!els.messageInput.value.trim()) setDraft(content); // to fix or resend
+  if (!els.messageInput.value.trim()) {
+    setDraft(content); // to fix or resend, still as a reply if it was one
+    if (replyTo && !state.replyTo) showReplyTo(replyTo);
+  }
   showNotice(result.error);
 }
 
@@ -43,6 +53,7 @@ function setDraft(text) {
 }
 
 function onInputKey(event) {
+  if (mentionKey(event)) return; // the @mention list is open and took the key
   // Enter sends; Shift+Enter is a new line; Enter that confirms an IME composition is neither.
   if (event.key !== 'Enter' || event.shiftKey || event.isComposing) return;
   event.preventDefault();

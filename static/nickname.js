@@ -13,12 +13,22 @@ export function openNicknameDialog(error = '') {
 
 export function setNicknameError(text) { els.nicknameError.textContent = text; }
 
+// A locked room refused us: the same dialog asks for the passcode too, and keeps asking until it
+// is right (the server says which: none given, or a wrong one).
+export function openPasscodePrompt(error) {
+  openNicknameDialog(error);
+  els.passcodeField.hidden = false;
+  els.passcodeInput.value = '';
+  els.passcodeInput.focus();
+}
+
 // `join` registers the chosen identity (main.js passes it in: the socket module imports this one).
 export function initNickname(join) {
   els.nicknameForm.addEventListener('submit', (event) => {
     event.preventDefault(); // stay open until the server accepts the name
     const name = els.nicknameInput.value.trim();
     if (!name) return setNicknameError('Please enter a nickname.');
+    if (!els.passcodeField.hidden) state.passcode = els.passcodeInput.value;
     state.identity = { ...state.identity, user_id: state.identity?.user_id ?? uuid(), name };
     writeStorage(STORAGE_IDENTITY, state.identity);
     setNicknameError('');

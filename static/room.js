@@ -1,8 +1,11 @@
 // Who is here and what the assistant is doing: the header, the presence list, the activity bar
 // (busy text, Stop, tools in use) and the queue marks.
 
+import { refreshRegenerate } from './msgtools.js';
+import { amOwner, removePerson } from './owner.js';
 import { els, make, state } from './page.js';
 import { badgeText, busyText, pageTitle, planQueue, validMembers } from './store.js';
+import { clearTypist } from './typing.js';
 import { acceptPending, markStopped, setWaiting, settleStreams, showEventLine } from './transcript.js';
 import { errorText, isMember } from './util.js';
 
@@ -11,7 +14,11 @@ export function applyAssistant(info) {
   Object.assign(state.assistant, info);
   els.assistantName.textContent = state.assistant.name;
   els.modelBadge.textContent = badgeText(state.assistant);
-  document.title = pageTitle(state.room, state.assistant.name);
+  updateTitle();
+}
+
+export function updateTitle() {
+  document.title = pageTitle(state.room, state.assistant.name, state.unread);
 }
 
 export function setMembers(members) {
@@ -21,9 +28,19 @@ export function setMembers(members) {
 
 export function renderPresence() {
   const meId = state.me?.user_id;
+  const owner = state.settings?.owner;
+  const canRemove = amOwner();
   const items = state.members.map((m) => {
     const item = make('li', m.user_id === meId ? 'me' : null, m.name);
     if (m.user_id === meId) item.append(make('span', 'msg-you', ' (you)'));
+    if (m.user_id === owner) item.append(make('span', 'owner-mark', ' (owner)'));
+    if (canRemove && m.user_id !== meId) {
+      const button = make('button', 'remove-button', 'Remove');
+      button.type = 'button';
+      button.setAttribute('aria-label', `Remove ${m.name}`);
+      button.addEventListener('click', () => removePerson(m));
+      item.append(' ', button);
+    }
     return item;
   });
   els.presenceList.replaceChildren(...items);
@@ -39,6 +56,10 @@ export function onJoin(member) {
 export function onLeave(member) {
   if (!isMember(member)) return;
   setMembers(state.members.filter((m) => m.user_id !== member.user_id));
+  clearTypist(member.user_id);
+  // Removed, we hear our own leave too (sent to the room before we are out of it): the notice
+  // says it better.
+  if (state.removed && member.user_id === state.me?.user_id) return;
   showEventLine(`${member.name} left`);
 }
 
@@ -48,6 +69,7 @@ export function showBusy(busy) {
   if (!state.busy) return els.toolList.replaceChildren();
   els.busyText.textContent = busyText(state.assistant.name, state.busy);
   els.stopButton.disabled = false;
+  refreshRegenerate();
 }
 
 export function onAiStart(data) {
@@ -64,6 +86,7 @@ export function onAiEnd(data) {
   if (status === 'cancelled') markStopped(data.stopped_by);
   showBusy(null);
   state.turnIds.clear();
+  refreshRegenerate();
 }
 
 export function onTool(data) {

@@ -1,12 +1,15 @@
 // The room protocol over Socket.IO: connect, register, and each server event to its handler.
 
 import { io } from './vendor/socket.io.esm.min.js';
-import { openNicknameDialog, setNicknameError } from './nickname.js';
+import { rememberCurrentRoom } from './header.js';
+import { openNicknameDialog, openPasscodePrompt, setNicknameError } from './nickname.js';
+import { applySettings, onRemoved } from './owner.js';
 import { els, state, STORAGE_IDENTITY, writeStorage } from './page.js';
 import {
   applyAssistant, onAiEnd, onAiStart, onJoin, onLeave, onQueue, onTool, renderPresence, setMembers, showBusy,
 } from './room.js';
 import { onDelta, rebuildTranscript, resumeStreams, showMessage, showNotice } from './transcript.js';
+import { onTyping } from './typing.js';
 import { errorText } from './util.js';
 
 const ACK_TIMEOUT_MS = 15000;
@@ -23,7 +26,7 @@ function setBanner(visible) {
 function onConnect() {
   state.everConnected = true;
   setBanner(false);
-  if (state.identity?.name) register(state.identity);
+  if (state.identity?.name && !state.removed) register(state.identity);
 }
 
 function onDisconnect(reason) {
@@ -33,11 +36,19 @@ function onDisconnect(reason) {
   if (reason === 'io server disconnect') els.connectionBanner.textContent = 'Disconnected. Reload the page to rejoin.';
 }
 
+// A locked room's refusals name the passcode ("This room is locked. Ask its owner for the
+// passcode.", "That passcode is not right. …"): those ask for it rather than for a new nickname.
+const PASSCODE_REFUSAL = /passcode/i;
+
 export function register(identity) {
-  const payload = state.room ? { ...identity, room: state.room } : identity;
+  const payload = { ...identity };
+  if (state.room) payload.room = state.room;
+  if (state.passcode) payload.passcode = state.passcode;
   socket.timeout(ACK_TIMEOUT_MS).emit('register', payload, (err, ack) => {
     if (!err && ack?.ok) return onRegistered(ack, identity);
-    if (!err) openNicknameDialog(errorText(ack?.error, 'That nickname cannot be used. Please choose another.'));
+    const error = errorText(ack?.error, 'That nickname cannot be used. Please choose another.');
+    if (!err && PASSCODE_REFUSAL.test(error)) openPasscodePrompt(error);
+    else if (!err) openNicknameDialog(error);
     else if (els.nicknameDialog.open) setNicknameError('The server did not answer. Please try again.');
     else showNotice('Could not rejoin the room: the server did not answer. Reload the page to try again.');
   });
@@ -53,6 +64,8 @@ function onRegistered(ack, identity) {
   }
   state.registered = true;
   renderPresence();
+  rememberCurrentRoom();
+  els.passcodeField.hidden = true;
   if (els.nicknameDialog.open) els.nicknameDialog.close(); // its close handler focuses the input
 }
 
@@ -62,6 +75,7 @@ function onWelcome(data) {
   state.registered = true;
   applyAssistant(data.assistant);
   setMembers(data.members);
+  applySettings(data.settings);
   showBusy(data.busy ?? null);
   resumeStreams(data.busy?.partial);
   state.awaitingHistory = true;
@@ -81,6 +95,17 @@ export function emitMessage(msg) {
       if (err) resolve({ ok: false, error: 'The server did not answer in time. Please try again.' });
       else if (ack?.ok) resolve({ ok: true, id: ack.id ?? msg.id });
       else resolve({ ok: false, error: errorText(ack?.error, 'The message could not be sent.') });
+    });
+  });
+}
+
+// Send an event that expects an ack; resolves to {ok: true, …} or {ok: false, error}.
+export function request(event, payload) {
+  return new Promise((resolve) => {
+    socket.timeout(ACK_TIMEOUT_MS).emit(event, payload, (err, ack) => {
+      if (err) resolve({ ok: false, error: 'The server did not answer in time. Please try again.' });
+      else if (ack?.ok) resolve(ack);
+      else resolve({ ok: false, error: errorText(ack?.error, 'The server refused that.') });
     });
   });
 }
@@ -109,6 +134,9 @@ export function connectSocket() {
   socket.on('ai-delta', onDelta);
   socket.on('ai-tool', onTool);
   socket.on('queue', onQueue);
+  socket.on('room', applySettings);
+  socket.on('typing', onTyping);
+  socket.on('removed', onRemoved);
   socket.on('error', (data) => showNotice(errorText(data?.error, 'Something went wrong.')));
   setBanner(true);
   socket.connect();

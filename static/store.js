@@ -2,15 +2,18 @@
 // messages, what the activity bar says). Pure: no DOM and no globals, so Node can test it. The
 // maps hold whatever the caller keeps per message id (the page keeps elements).
 
+import { ROOM_PATTERN } from './roomnames.js';
 import { charCount, isMember, isMessage, listNames } from './util.js';
 
-export const ROOM_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/; // the server's rule for room names
+export { ROOM_PATTERN };
+export const TYPING_TTL_MS = 6000; // a typist not heard from for this long has stopped
 
 export const END_NOTES = {
   failed: 'The reply failed.',
   expired: 'The reply expired.',
   timeout: 'The reply took too long and was stopped.',
   interrupted: 'The reply was interrupted.',
+  replaced: 'Replaced by a newer reply.',
 };
 
 export function createState({ config, identity, room }) {
@@ -32,6 +35,12 @@ export function createState({ config, identity, room }) {
     pending: new Set(), // own message ids sent but not yet accepted
     waiting: new Set(), // message ids the server lists as queued for the assistant
     pinned: true, // the reader is at the bottom of the transcript, so new content scrolls into view
+    settings: null, // the room's settings (welcome, then room): owner, answer mode, instructions, …
+    typists: new Map(), // user_id -> {name, at}: people typing now, as the server told us
+    unread: 0, // messages that arrived while the tab was hidden or the reader scrolled up
+    replyTo: null, // {id, name, text}: the message the next one answers
+    passcode: '', // the passcode this tab joined a locked room with (memory only: not stored)
+    removed: null, // {by, until}: the owner removed us from this room
   };
 }
 
@@ -102,8 +111,68 @@ export function badgeText({ backend, model, is_demo: isDemo }) {
   return isDemo ? 'Offline demo model' : [backend, model].filter(Boolean).join(' · ');
 }
 
-export function pageTitle(room, assistantName) {
-  return ['Threadroom', room && `#${room}`, assistantName].filter(Boolean).join(' · ');
+export function pageTitle(room, assistantName, unread = 0) {
+  const title = ['Threadroom', room && `#${room}`, assistantName].filter(Boolean).join(' · ');
+  return unread > 0 ? `(${unread > 99 ? '99+' : unread}) ${title}` : title;
+}
+
+// Whether a message that just arrived is unread: someone else's, while the reader is not looking
+// at the bottom of the conversation (tab hidden, or scrolled up).
+export function countsAsUnread(msg, { me, hidden, pinned }) {
+  if (!msg || msg.role === 'system') return false;
+  if (msg.role === 'user' && me && msg.user_id === me.user_id) return false;
+  return hidden || !pinned;
+}
+
+// The people typing now, in the order they started, without anyone silent for `ttl` or more.
+export function activeTypists(typists, now, ttl = TYPING_TTL_MS) {
+  return [...typists.values()].filter((t) => now - t.at < ttl).map((t) => t.name);
+}
+
+export function typingText(names) {
+  if (!names.length) return '';
+  if (names.length > 3) return `${names.length} people are typing…`;
+  return `${listNames(names)} ${names.length === 1 ? 'is' : 'are'} typing…`;
+}
+
+// The line under the header: when the assistant answers, and what else a member should know.
+export function answerModeText(settings, assistantName) {
+  if (!settings) return '';
+  // How to address it in full (a reply to it, a question naming it) is in the line's tooltip and
+  // the settings dialog; the line itself stays one line on a phone.
+  return settings.answer_mode === 'addressed'
+    ? `${assistantName} answers when addressed (@${assistantName})`
+    : `${assistantName} answers every message`;
+}
+
+export function isRoomOwner(settings, me) {
+  return Boolean(settings?.owner) && Boolean(me) && settings.owner === me.user_id;
+}
+
+// The changes a settings form makes, as room-settings wants them: only what differs.
+export function settingsChanges(current, form) {
+  const changes = {};
+  for (const key of ['answer_mode', 'assistant_name', 'instructions', 'stop_policy']) {
+    if (form[key] !== undefined && form[key] !== current[key]) changes[key] = form[key];
+  }
+  if (form.unlock && current.locked) changes.passcode = '';
+  else if (form.passcode) changes.passcode = form.passcode;
+  return changes;
+}
+
+// A message's first line, shortened, to quote it above the composer or above a reply.
+export function excerpt(text, max = 80) {
+  const line = String(text ?? '').trim().split('\n')[0];
+  return Array.from(line).length > max ? `${Array.from(line).slice(0, max - 1).join('')}…` : line;
+}
+
+// The id of the latest assistant reply that can be written again (not replaced, not streaming).
+export function latestReplyId(messages) {
+  for (let i = messages.length - 1; i >= 0; i -= 1) {
+    const m = messages[i];
+    if (m.role === 'assistant' && m.status !== 'replaced') return m.id;
+  }
+  return null;
 }
 
 export function validMembers(members) {

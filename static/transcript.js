@@ -2,10 +2,13 @@
 // and scrolling that follows the conversation only while the reader is at the bottom.
 
 import { renderMarkdown } from './markdown.js';
+import { decorateCode, decorateMessage, refreshRegenerate } from './msgtools.js';
 import { els, make, state } from './page.js';
 import {
   END_NOTES, isOwn, partialReplies, planRebuild, resumedText, stoppedNote, version, waitingNote,
 } from './store.js';
+import { clearTypist } from './typing.js';
+import { noteArrival } from './unread.js';
 import { isMessage } from './util.js';
 
 const NEAR_BOTTOM_PX = 96;
@@ -28,11 +31,12 @@ function buildTime(ms) {
 
 function buildNote(text, extraClass = '') { return make('p', `msg-note ${extraClass}`.trim(), text); }
 
-function buildMessage(msg) {
+function buildMessage(msg, { streaming = false } = {}) {
   if (msg.role === 'system') return buildSystemLine(msg);
   const role = msg.role === 'assistant' ? 'assistant' : 'user';
   const own = isOwn(msg, state.me || state.identity);
-  const node = make('article', `msg msg-${role}${own ? ' msg-own' : ''}`);
+  const replaced = role === 'assistant' && msg.status === 'replaced';
+  const node = make('article', `msg msg-${role}${own ? ' msg-own' : ''}${replaced ? ' msg-replaced' : ''}`);
   node.dataset.id = msg.id;
   node.dataset.version = version(msg);
   const meta = make('header', 'msg-meta');
@@ -45,9 +49,12 @@ function buildMessage(msg) {
   else body.textContent = msg.content;
   node.append(meta, body);
   if (msg.status === 'stopped') node.append(buildStoppedNote(msg.stopped_by));
+  // Written again by Regenerate: kept, marked, and set back so the newer reply stands out.
+  else if (replaced) node.append(buildNote(END_NOTES.replaced, 'msg-replaced-note'));
   // A reply that failed, timed out or was cut by a restart says so, live and after a reload alike.
   else if (role === 'assistant' && END_NOTES[msg.status]) node.append(buildNote(END_NOTES[msg.status], 'msg-failed'));
   if (state.waiting.has(msg.id)) setWaiting(node, true);
+  if (!streaming) decorateMessage(node, msg);
   return node;
 }
 
@@ -103,6 +110,9 @@ export function showMessage(msg, { force = false } = {}) {
   if (state.awaitingHistory) state.arrivedEarly.add(msg.id); // the history may not hold it
   state.streams.delete(msg.id); // the final message replaces its streaming bubble
   if (msg.role === 'assistant' && state.busy) state.turnIds.add(msg.id);
+  if (msg.role === 'user') clearTypist(msg.user_id); // they sent what they were typing
+  if (!existing) noteArrival(msg);
+  refreshRegenerate();
 }
 
 export function rebuildTranscript(history) {
@@ -122,6 +132,7 @@ export function rebuildTranscript(history) {
   keepPinned(() => els.transcript.replaceChildren(...nodes, ...keptNodes.map(([, n]) => n)), true);
   requestAnimationFrame(() => els.transcript.setAttribute('aria-live', 'polite'));
   if (!state.busy) settleStreams('interrupted');
+  refreshRegenerate();
 }
 
 export function showEventLine(text) {
@@ -162,7 +173,7 @@ export function resumeStreams(partial) {
 }
 
 function createStream(id) {
-  const node = buildMessage({ id, role: 'assistant', content: '', created_at: Date.now() });
+  const node = buildMessage({ id, role: 'assistant', content: '', created_at: Date.now() }, { streaming: true });
   node.classList.add('msg-streaming');
   // aria-busy keeps screen readers from reading every token; the finished reply replaces this node
   // and is announced then.
@@ -172,6 +183,7 @@ function createStream(id) {
   state.shown.set(id, node);
   state.turnIds.add(id);
   keepPinned(() => els.transcript.append(node));
+  noteArrival({ role: 'assistant' });
   return stream;
 }
 
@@ -193,6 +205,7 @@ export function settleStreams(status) {
     cancelAnimationFrame(stream.frame);
     stream.frame = 0;
     renderMarkdown(stream.body, stream.text);
+    decorateCode(stream.body);
     stream.el.classList.remove('msg-streaming');
     stream.el.removeAttribute('aria-busy');
     if (END_NOTES[status]) stream.el.append(buildNote(END_NOTES[status], 'msg-failed'));

@@ -29,9 +29,14 @@ def vendor_rows():
     return rows
 
 
-def test_vendor_table_lists_the_three_libraries():
+def test_vendor_table_lists_the_four_libraries():
     names = {row["file"] for row in vendor_rows()}
-    assert names == {"socket.io.esm.min.js", "marked.esm.js", "purify.es.mjs"}
+    assert names == {
+        "socket.io.esm.min.js",
+        "marked.esm.js",
+        "purify.es.mjs",
+        "highlight.min.js",
+    }
 
 
 @pytest.mark.parametrize("row", vendor_rows(), ids=lambda row: row["file"])
@@ -142,3 +147,20 @@ def test_modules_address_the_server_relative_to_the_page():
     assert not re.search(r"""fetch\(\s*[`'"]/""", source)
     assert "fetch('stream'" in source
     assert "new URL('socket.io', document.baseURI).pathname" in source
+
+
+def test_modules_set_no_inline_styles():
+    # The CSP's style-src 'self' refuses style attributes: the page's look is app.css's
+    # classes (highlight.js's too), never a style set from a script.
+    source = "\n".join(path.read_text(encoding="utf-8") for path in MODULES)
+    assert not re.search(r"\.style\b|setAttribute\(\s*'style'|cssText", source)
+
+
+def test_every_element_the_modules_name_is_in_the_page():
+    html = INDEX.read_text(encoding="utf-8")
+    page = (STATIC / "page.js").read_text(encoding="utf-8")
+    listed = re.search(r"Object\.fromEntries\(\s*\[(.*?)\]", page, re.S).group(1)
+    ids = re.findall(r"'([\w-]+)'", listed)
+    assert len(ids) > 40
+    missing = [i for i in ids if f'id="{i}"' not in html]
+    assert missing == []
