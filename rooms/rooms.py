@@ -81,7 +81,6 @@ class Rooms:
         self.spawn = spawn
         self.sleep = sleep
         self.empty_room_ttl_s = empty_room_ttl_s
-        self.stream_mode = stream_mode
         self.limits = limits or Limits()
         self.state: RoomState = state or MemoryState()
         self.identities = Identities(
