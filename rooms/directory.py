@@ -53,6 +53,10 @@ class ThreadDirectory:
             [sql.format(serial=self._db.serial_key) for sql in SCHEMA]
         )
 
+    def close(self) -> None:
+        """Close the connection (a PostgreSQL one is a socket to give back)."""
+        self._db.close()
+
     # -- SQL, off the event loop ----------------------------------------------
 
     def _write(self, sql: str, args: tuple = ()) -> None:

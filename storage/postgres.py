@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 # SQLSTATEs that mean "try again later", not "this statement is wrong": a lock
 # not granted within lock_timeout, statement_timeout, a deadlock, a conflict.
 BUSY_STATES = {"55P03", "57014", "40P01", "40001"}
+# SQLSTATE prefixes of a connection the server ended (terminated, shutting down,
+# restarting) or that broke: it is of no further use.
+LOST_STATES = ("57P0", "08")
 # Every process creating the schema at once would race in the catalogue
 # ("duplicate key ... pg_type"): they take this advisory lock in turn.
 SCHEMA_LOCK = zlib.crc32(b"threadroom schema")
@@ -104,7 +107,7 @@ class PostgresDatabase:
             if connection is not None:
                 try:
                     connection.close()
-                except InterfaceError:
+                except (InterfaceError, OSError):
                     pass  # already gone: nothing left to close
 
     # -- the connection -------------------------------------------------------
@@ -119,15 +122,22 @@ class PostgresDatabase:
         """Run ``fn(connection, *args)``; turn a busy or lost server into busy_error."""
         try:
             return fn(self._connect(), *args)
-        except InterfaceError as exc:
-            # The socket is in an unknown state: drop it, the next call reconnects.
-            log.warning("PostgreSQL connection lost: %s", exc)
-            self.close()
+        except (InterfaceError, OSError) as exc:
+            # pg8000 raises a reset socket's OSError as it is, at times.
+            self._lost(exc)
             raise self._busy_error(exc) from exc
         except DatabaseError as exc:
-            if sqlstate(exc) not in BUSY_STATES:
+            state = sqlstate(exc) or ""
+            if state.startswith(LOST_STATES):
+                self._lost(exc)
+            elif state not in BUSY_STATES:
                 raise
             raise self._busy_error(exc) from exc
+
+    def _lost(self, exc: Exception) -> None:
+        """Drop a connection in an unknown state; the next call opens a new one."""
+        log.warning("PostgreSQL connection lost: %s", exc)
+        self.close()
 
     @staticmethod
     def _fetch_all(connection: pg8000.native.Connection, sql: str, args: tuple):
@@ -156,7 +166,7 @@ def rollback(connection: pg8000.native.Connection) -> None:
     """End a failed transaction (a lost connection has nothing left to end)."""
     try:
         connection.run("ROLLBACK")
-    except InterfaceError:
+    except (InterfaceError, OSError):
         pass
 
 

@@ -1,0 +1,277 @@
+"""PostgreSQL (DATABASE_URL): the room directory on both stores, run ownership
+between processes sharing one database, a busy or lost server, and the app on it.
+
+Two engines on one database stand for two processes: each store has its own
+owner id and heartbeat.  The engine suite itself runs on both stores through
+``engine_fixtures``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import openai
+import pytest
+from conftest import Person
+from engine_helpers import make_client
+from engine_helpers import say
+from engine_helpers import wait_until
+from pg_helpers import admin_connection
+from test_engine_store import Gated
+
+from assistant.engine import Engine
+from assistant.engine import create_api
+from assistant.engine import create_engine
+from assistant.engine.store import RESTART_ERROR
+from assistant.engine.store import Store
+from config import ConfigError
+from rooms.directory import ThreadDirectory
+from rooms.errors import StoreBusy
+
+pytest_plugins = ["pg_fixtures"]
+
+
+# The room directory, on each store --------------------------------------------
+
+
+@pytest.fixture
+def open_directory():
+    """Return a factory of directories, closed after the test."""
+    opened: list[ThreadDirectory] = []
+
+    def make(location: str) -> ThreadDirectory:
+        opened.append(ThreadDirectory(location))
+        return opened[-1]
+
+    yield make
+    for directory in opened:
+        directory.close()
+
+
+def test_the_directory_keeps_rooms_users_settings_and_bans(open_directory, db_location):
+    directory = open_directory(db_location)
+    directory.set("room", "thread-1")
+    directory.set("room", "thread-2")  # a new thread replaces the old one
+    directory.add_user("u1")
+    directory.add_user("u1")  # handed out twice: still one user
+    directory.save_settings("room", {"owner": "u1"})
+    directory.save_settings("room", {"owner": "u2"})
+    directory.ban("room", "u3", 1796374154.864007)
+    assert directory.get("room") == "thread-2"
+    assert (directory.has_user("u1"), directory.has_user("u2")) == (True, False)
+    assert directory.settings("room") == {"owner": "u2"}
+    # Epoch seconds keep their fraction (a 4-byte REAL would round them).
+    assert directory.banned_until("room", "u3") == 1796374154.864007
+    assert directory.banned_until("room", "u1") is None
+
+
+def test_the_directory_keeps_the_record_in_order_and_forgets_it(
+    open_directory, db_location
+):
+    directory = open_directory(db_location)
+    directory.set("room", "t")
+    for n in range(3):
+        directory.add_line("t", {"content": f"line {n}"}, f"m{n}" if n else None)
+    directory.add_note("t", "m1", {"status": "stopped", "stopped_by": "Bob"})
+    directory.add_note("t", "m1", {"status": "interrupted"})
+    directory.open_turn("room", "t", {"turn": 1})
+    directory.open_turn("room", "t", {"turn": 2})
+    assert directory.lines("t") == [
+        (None, {"content": "line 0"}),
+        ("m1", {"content": "line 1"}),
+        ("m2", {"content": "line 2"}),
+    ]
+    assert directory.notes("t") == {"m1": {"status": "interrupted"}}
+    assert directory.open_turns() == [("room", "t", {"turn": 2})]
+    directory.close_turn("room")
+    directory.forget("room", "t")
+    assert directory.open_turns() == []
+    assert (directory.get("room"), directory.lines("t"), directory.notes("t")) == (
+        None,
+        [],
+        {},
+    )
+
+
+def test_several_directories_start_on_one_database_at_once(open_directory, pg_url):
+    # Processes starting together: the schema lock keeps the catalogue consistent.
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            open_directory(pg_url).add_user("u")
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    starters = [threading.Thread(target=start) for _ in range(6)]
+    for starter in starters:
+        starter.start()
+    for starter in starters:
+        starter.join(30)
+    assert errors == []
+    assert open_directory(pg_url).has_user("u")
+
+
+# Run ownership: two processes, one database ------------------------------------
+
+
+def start_gated_run(engine, gate):
+    """Start a run on ``engine`` that stays in progress until ``gate`` opens."""
+    client = make_client(create_api(engine))
+    assistant = client.beta.assistants.create(model="gated")
+    thread = client.beta.threads.create()
+    say(client, thread, "hi")
+    run = client.beta.threads.runs.create(
+        thread_id=thread.id, assistant_id=assistant.id
+    )
+    wait_until(
+        lambda: engine.store.history(thread.id)[-1].get("status") == "in_progress"
+    )
+    return client, thread, run
+
+
+def run_status(engine, run_id):
+    """Return the stored status of a run."""
+    return engine.store.get("runs", run_id)["status"]
+
+
+def test_a_second_process_starting_leaves_the_first_ones_run_alone(pg_url):
+    gate = threading.Event()
+    first = create_engine(db_path=pg_url, default_provider=Gated(gate))
+    try:
+        client, thread, run = start_gated_run(first, gate)
+        second = create_engine(db_path=pg_url)  # its start-up runs recovery
+        try:
+            assert second.store.owner != first.store.owner
+            assert run_status(second, run.id) == "in_progress"
+            gate.set()
+            done = client.beta.threads.runs.poll(run.id, thread_id=thread.id)
+            assert done.status == "completed"
+        finally:
+            second.close()
+    finally:
+        gate.set()
+        first.close()
+
+
+def test_a_live_process_keeps_its_run_while_others_sweep(pg_url):
+    gate = threading.Event()
+    # Both beat three times a second and take a second's silence for a death.
+    first = create_engine(db_path=pg_url, default_provider=Gated(gate), lapse_s=1)
+    second = create_engine(db_path=pg_url, lapse_s=1)
+    try:
+        client, thread, run = start_gated_run(first, gate)
+        time.sleep(2.5)  # several of the second's sweeps, across a lapse
+        assert run_status(second, run.id) == "in_progress"
+        gate.set()
+        done = client.beta.threads.runs.poll(run.id, thread_id=thread.id)
+        assert done.status == "completed"
+    finally:
+        gate.set()
+        second.close()
+        first.close()
+
+
+def test_a_lapsed_process_has_its_run_failed_by_another(pg_url):
+    gate = threading.Event()
+    # The first beats once, at start (its next beat is an hour away): to the
+    # second, which takes a second's silence for a death, it stopped.
+    first = create_engine(db_path=pg_url, default_provider=Gated(gate), lapse_s=3600)
+    second = create_engine(db_path=pg_url, lapse_s=1)
+    try:
+        _, thread, run = start_gated_run(first, gate)
+        client = make_client(create_api(second))
+        wait_until(lambda: run_status(second, run.id) == "failed", timeout_s=10)
+        failed = client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+        assert failed.last_error.code == RESTART_ERROR["code"]
+        assert failed.last_error.message == RESTART_ERROR["message"]
+        reply = client.beta.threads.messages.list(thread.id, limit=1).data[0]
+        assert reply.status == "incomplete"
+        assert reply.incomplete_details.reason == "run_failed"
+    finally:
+        gate.set()
+        second.close()
+        first.close()
+
+
+def test_a_clean_stop_lets_the_others_close_its_runs_at_once(pg_url):
+    store = Store(pg_url)
+    live = Store(pg_url, lapse_s=3600)
+    try:
+        assert store.owner in live.live_owners()
+    finally:
+        store.close()
+    try:
+        assert store.owner not in live.live_owners()  # its heartbeat is gone
+    finally:
+        live.close()
+
+
+# A busy or lost server ----------------------------------------------------------
+
+
+def test_a_locked_table_answers_503_store_busy_then_works(pg_url):
+    engine = Engine(Store(pg_url, busy_timeout_s=0.1))
+    client = make_client(create_api(engine))
+    thread = client.beta.threads.create()
+    other = admin_connection(pg_url)
+    other.run("BEGIN")
+    other.run("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")  # a long migration
+    try:
+        with pytest.raises(openai.InternalServerError) as caught:
+            say(client, thread, "while locked")
+    finally:
+        other.run("ROLLBACK")
+        other.close()
+    assert (caught.value.status_code, caught.value.code) == (503, "store_busy")
+    try:
+        message = say(client, thread, "after the lock")
+        assert [m.id for m in client.beta.threads.messages.list(thread.id)] == [
+            message.id
+        ]
+    finally:
+        engine.close()
+
+
+def test_a_lost_connection_is_busy_once_then_opened_again(open_directory, pg_url):
+    directory = open_directory(pg_url)
+    directory.add_user("before")
+    admin = admin_connection(pg_url)
+    try:
+        admin.run(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        admin.close()
+    with pytest.raises(StoreBusy):
+        directory.has_user("before")
+    assert directory.has_user("before")  # a new connection, the same data
+
+
+# The app on PostgreSQL ------------------------------------------------------------
+
+
+def test_the_room_talks_and_its_history_survives_a_restart(make_app, pg_url):
+    first = make_app(DATABASE_URL=pg_url)
+    alice = Person(first, first.test_client())
+    alice.register("Alice")
+    alice.say("remember this")
+    assert alice.wait("ai-end")[0]["status"] == "completed"
+    alice.close()
+    first.extensions["threadroom.engine"].close()
+
+    second = make_app(DATABASE_URL=pg_url)
+    bob = Person(second, second.test_client())
+    bob.register("Bob")
+    history = bob.wait("message-list")[0]
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert history[0]["content"] == "remember this"
+    bob.close()
+    second.extensions["threadroom.engine"].close()
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused(make_app):
+    with pytest.raises(ConfigError, match="postgresql://"):
+        make_app(DATABASE_URL="mysql://db/threadroom")
