@@ -13,7 +13,6 @@ import time
 
 import openai
 import pytest
-from conftest import Person
 from engine_helpers import make_client
 from engine_helpers import say
 from engine_helpers import wait_until
@@ -28,6 +27,10 @@ from assistant.engine.store import Store
 from config import ConfigError
 from rooms.directory import ThreadDirectory
 from rooms.errors import StoreBusy
+from tests.conftest import Person
+from tests.live_server import LiveServer
+from tests.test_live_process import SERVERS
+from tests.test_live_process import complete_a_turn
 
 pytest_plugins = ["pg_fixtures"]
 
@@ -270,6 +273,15 @@ def test_the_room_talks_and_its_history_survives_a_restart(make_app, pg_url):
     assert history[0]["content"] == "remember this"
     bob.close()
     second.extensions["threadroom.engine"].close()
+
+
+@pytest.mark.parametrize("server_kind", ["python-app.py", "gunicorn-gevent"])
+def test_a_real_server_on_postgresql_completes_a_turn(tmp_path, pg_url, server_kind):
+    # pg8000's socket under eventlet's and gevent's monkey-patching, for real.
+    options = SERVERS[server_kind]
+    with LiveServer(tmp_path, **options, DATABASE_URL=pg_url) as server:
+        assert "Live" in complete_a_turn(server.url)["content"]
+    assert not (tmp_path / "threadroom.sqlite3").exists()  # ENGINE_DB unused
 
 
 def test_a_database_url_that_is_not_postgresql_is_refused(make_app):
