@@ -74,6 +74,7 @@ class PostgresDatabase:
         self._busy_error = busy_error
         self.lock = threading.RLock()
         self._connection: pg8000.native.Connection | None = None
+        self._closed = False
         with self.lock:
             self._connect()
 
@@ -101,7 +102,15 @@ class PostgresDatabase:
         return rows[0] if rows else None
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection; later calls fail as busy, like a lost server."""
+        with self.lock:
+            self._closed = True
+            self._disconnect()
+
+    # -- the connection -------------------------------------------------------
+
+    def _disconnect(self) -> None:
+        """Give the socket back (a lost one too); the next call opens a new one."""
         with self.lock:
             connection, self._connection = self._connection, None
             if connection is not None:
@@ -109,8 +118,6 @@ class PostgresDatabase:
                     connection.close()
                 except (InterfaceError, OSError):
                     pass  # already gone: nothing left to close
-
-    # -- the connection -------------------------------------------------------
 
     def _connect(self) -> pg8000.native.Connection:
         """Open the connection (again, after a lost one)."""
@@ -120,6 +127,8 @@ class PostgresDatabase:
 
     def _call(self, fn: Any, *args: Any) -> Any:
         """Run ``fn(connection, *args)``; turn a busy or lost server into busy_error."""
+        if self._closed:
+            raise self._busy_error(InterfaceError("the database was closed"))
         try:
             return fn(self._connect(), *args)
         except (InterfaceError, OSError) as exc:
@@ -137,7 +146,7 @@ class PostgresDatabase:
     def _lost(self, exc: Exception) -> None:
         """Drop a connection in an unknown state; the next call opens a new one."""
         log.warning("PostgreSQL connection lost: %s", exc)
-        self.close()
+        self._disconnect()
 
     @staticmethod
     def _fetch_all(connection: pg8000.native.Connection, sql: str, args: tuple):

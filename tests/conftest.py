@@ -106,7 +106,6 @@ def make_app(tmp_path):
         engine = app.extensions.get("threadroom.engine")
         if engine is not None:
             engine.close()
-        app.extensions["threadroom.rooms"].directory.close()
 
 
 @pytest.fixture

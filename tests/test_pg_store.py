@@ -192,6 +192,11 @@ def test_a_lapsed_process_has_its_run_failed_by_another(pg_url):
         reply = client.beta.threads.messages.list(thread.id, limit=1).data[0]
         assert reply.status == "incomplete"
         assert reply.incomplete_details.reason == "run_failed"
+        # It was only paused: it wakes, ends its run (and its tasks), but what
+        # another process stored for a finished run stays.
+        gate.set()
+        first.close()
+        assert run_status(second, run.id) == "failed"
     finally:
         gate.set()
         second.close()
@@ -256,6 +261,12 @@ def test_a_lost_connection_is_busy_once_then_opened_again(open_directory, pg_url
 # The app on PostgreSQL ------------------------------------------------------------
 
 
+def close_app(app) -> None:
+    """Stop an app's engine and give its directory's socket back."""
+    app.extensions["threadroom.engine"].close()
+    app.extensions["threadroom.rooms"].directory.close()
+
+
 def test_the_room_talks_and_its_history_survives_a_restart(make_app, pg_url):
     first = make_app(DATABASE_URL=pg_url)
     alice = Person(first, first.test_client())
@@ -263,7 +274,7 @@ def test_the_room_talks_and_its_history_survives_a_restart(make_app, pg_url):
     alice.say("remember this")
     assert alice.wait("ai-end")[0]["status"] == "completed"
     alice.close()
-    first.extensions["threadroom.engine"].close()
+    close_app(first)
 
     second = make_app(DATABASE_URL=pg_url)
     bob = Person(second, second.test_client())
@@ -272,7 +283,7 @@ def test_the_room_talks_and_its_history_survives_a_restart(make_app, pg_url):
     assert [m["role"] for m in history] == ["user", "assistant"]
     assert history[0]["content"] == "remember this"
     bob.close()
-    second.extensions["threadroom.engine"].close()
+    close_app(second)
 
 
 @pytest.mark.parametrize("server_kind", ["python-app.py", "gunicorn-gevent"])

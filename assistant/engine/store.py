@@ -27,6 +27,7 @@ from filelock import FileLock
 from filelock import Timeout
 
 from assistant.statuses import ACTIVE_RUN_STATUSES
+from assistant.statuses import TERMINAL_RUN_STATUSES
 from storage.database import BUSY_TIMEOUT_S
 from storage.database import Offload
 from storage.database import Statement
@@ -251,13 +252,19 @@ class Store:
 
         :param claim: make this process the run's owner (it resumes the run).
         """
-        statements = [
-            (
-                f"UPDATE {kind} SET thread_id = ?, run_id = ?, status = ?, data = ?"
-                " WHERE id = ?",
-                (*self._columns(obj), json.dumps(obj), obj["id"]),
-            )
-        ]
+        sql = (
+            f"UPDATE {kind} SET thread_id = ?, run_id = ?, status = ?, data = ?"
+            " WHERE id = ?"
+        )
+        args: tuple = (*self._columns(obj), json.dumps(obj), obj["id"])
+        if kind == "runs":
+            # A finished run never changes status again: a process that lost its
+            # heartbeat (paused, cut off) and comes back cannot overwrite the
+            # "failed" another process stored for its run.
+            marks = ", ".join("?" for _ in TERMINAL_RUN_STATUSES)
+            sql += f" AND (status = ? OR status NOT IN ({marks}))"
+            args = (*args, obj.get("status"), *sorted(TERMINAL_RUN_STATUSES))
+        statements = [(sql, args)]
         if claim:
             statements.append(self._claim_statement(obj["id"]))
         self._write(*statements)
