@@ -37,6 +37,11 @@ from storage.database import Statement
 
 log = logging.getLogger(__name__)
 
+
+class DatabaseUnavailableError(RuntimeError):
+    """The PostgreSQL server cannot be reached or refuses us, at start."""
+
+
 # SQLSTATEs that mean "try again later", not "this statement is wrong": a lock
 # not granted within lock_timeout, statement_timeout, a deadlock, a conflict.
 BUSY_STATES = {"55P03", "57014", "40P01", "40001"}
@@ -75,8 +80,13 @@ class PostgresDatabase:
         self.lock = threading.RLock()
         self._connection: pg8000.native.Connection | None = None
         self._closed = False
-        with self.lock:
+        try:
             self._connect()
+        except (InterfaceError, OSError, DatabaseError) as exc:
+            where = "{host}:{port}/{database}".format(**self._params)  # no password
+            raise DatabaseUnavailableError(
+                f"Cannot open PostgreSQL at {where} (DATABASE_URL): {describe(exc)}"
+            ) from exc
 
     def create_schema(self, statements: Sequence[str]) -> None:
         """Create what is missing, one process at a time (a transaction-scoped
@@ -185,6 +195,14 @@ def run(connection: pg8000.native.Connection, sql: str, args: tuple) -> Any:
     count = iter(range(len(args)))
     named = _PLACEHOLDER.sub(lambda _: f":p{next(count)}", sql)
     return connection.run(named, **{f"p{i}": arg for i, arg in enumerate(args)})
+
+
+def describe(exc: Exception) -> str:
+    """Return a server error's own message (pg8000 carries its fields as a dict)."""
+    fields = exc.args[0] if exc.args else None
+    if isinstance(fields, dict) and "M" in fields:
+        return str(fields["M"])
+    return str(exc)
 
 
 def sqlstate(exc: DatabaseError) -> str | None:

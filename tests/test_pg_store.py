@@ -13,7 +13,9 @@ import time
 
 import openai
 import pytest
+from engine_helpers import TIME_TOOL
 from engine_helpers import make_client
+from engine_helpers import poll_run
 from engine_helpers import say
 from engine_helpers import wait_until
 from pg_helpers import admin_connection
@@ -199,6 +201,34 @@ def test_a_lapsed_process_has_its_run_failed_by_another(pg_url):
         assert run_status(second, run.id) == "failed"
     finally:
         gate.set()
+        second.close()
+        first.close()
+
+
+def test_a_run_waiting_for_tools_outlives_its_process_and_another_ends_it(pg_url):
+    # The first beats once; by the second's one-second lapse it is gone.
+    first = create_engine(db_path=pg_url, lapse_s=3600)
+    # A slow reply: the second's sweeps see the resumed run in progress.
+    second = create_engine(db_path=pg_url, lapse_s=1, demo_delay_ms=150)
+    try:
+        client = make_client(create_api(first))
+        assistant = client.beta.assistants.create(model="demo", tools=[TIME_TOOL])
+        thread = client.beta.threads.create()
+        say(client, thread, "what is the current time?")
+        run = poll_run(client, thread, assistant)
+        assert run.status == "requires_action"
+        time.sleep(2)  # past the lapse: the sweeps leave a run that is not overdue
+        assert run_status(second, run.id) == "requires_action"
+        other = make_client(create_api(second))
+        call = run.required_action.submit_tool_outputs.tool_calls[0]
+        done = other.beta.threads.runs.submit_tool_outputs_and_poll(
+            thread_id=thread.id,
+            run_id=run.id,
+            tool_outputs=[{"tool_call_id": call.id, "output": "12:00"}],
+            poll_interval_ms=10,
+        )
+        assert done.status == "completed"  # the second owns it now
+    finally:
         second.close()
         first.close()
 
