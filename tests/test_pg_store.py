@@ -8,6 +8,8 @@ owner id and heartbeat.  The engine suite itself runs on both stores through
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -30,6 +32,7 @@ from config import ConfigError
 from rooms.directory import ThreadDirectory
 from rooms.errors import StoreBusy
 from tests.conftest import Person
+from tests.live_server import ROOT
 from tests.live_server import LiveServer
 from tests.test_live_process import SERVERS
 from tests.test_live_process import complete_a_turn
@@ -328,3 +331,45 @@ def test_a_real_server_on_postgresql_completes_a_turn(tmp_path, pg_url, server_k
 def test_a_database_url_that_is_not_postgresql_is_refused(make_app):
     with pytest.raises(ConfigError, match="postgresql://"):
         make_app(DATABASE_URL="mysql://db/threadroom")
+
+
+# The driver under monkey-patching ---------------------------------------------------
+
+GREEN_PROBE = """
+import sys
+{patch}
+import threading
+import time
+from storage.postgres import PostgresDatabase
+
+db = PostgresDatabase(sys.argv[1], busy_error=RuntimeError)
+ticks = []
+def tick():
+    while len(ticks) < 1000:
+        ticks.append(time.monotonic())
+        time.sleep(0.01)
+threading.Thread(target=tick, daemon=True).start()
+started = time.monotonic()
+db.rows("SELECT pg_sleep(0.5)")
+print(sum(1 for t in ticks if started < t < time.monotonic()))
+"""
+PATCHES = {
+    "eventlet": "import eventlet; eventlet.monkey_patch()",
+    "gevent": "from gevent import monkey; monkey.patch_all()",
+}
+
+
+@pytest.mark.parametrize("hub", PATCHES)
+def test_a_slow_query_leaves_the_hub_serving_others(pg_url, hub):
+    # Why pg8000: its wait on the server is a green socket read, so the other
+    # greenlets run meanwhile; a blocking C call would freeze them for 0.5 s.
+    probe = GREEN_PROBE.format(patch=PATCHES[hub])
+    result = subprocess.run(
+        [sys.executable, "-c", probe, pg_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.split()[-1]) >= 20  # ~50 ticks of 10 ms in 0.5 s
