@@ -53,6 +53,15 @@ class Database(Protocol):
         """Close the connection."""
 
 
+def describe(exc: Exception) -> str:
+    """Return an error's message; a PostgreSQL server error's own text (pg8000
+    carries the server's fields as a dict)."""
+    fields = exc.args[0] if exc.args else None
+    if isinstance(fields, dict) and "M" in fields:
+        return str(fields["M"])
+    return str(exc)
+
+
 def is_postgres_url(location: str) -> bool:
     """Tell whether ``location`` names a PostgreSQL server rather than a file."""
     return location.startswith(POSTGRES_SCHEMES)

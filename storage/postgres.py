@@ -34,6 +34,7 @@ from pg8000.exceptions import InterfaceError
 from storage.database import BUSY_TIMEOUT_S
 from storage.database import BusyError
 from storage.database import Statement
+from storage.database import describe
 
 log = logging.getLogger(__name__)
 
@@ -195,14 +196,6 @@ def run(connection: pg8000.native.Connection, sql: str, args: tuple) -> Any:
     count = iter(range(len(args)))
     named = _PLACEHOLDER.sub(lambda _: f":p{next(count)}", sql)
     return connection.run(named, **{f"p{i}": arg for i, arg in enumerate(args)})
-
-
-def describe(exc: Exception) -> str:
-    """Return a server error's own message (pg8000 carries its fields as a dict)."""
-    fields = exc.args[0] if exc.args else None
-    if isinstance(fields, dict) and "M" in fields:
-        return str(fields["M"])
-    return str(exc)
 
 
 def sqlstate(exc: DatabaseError) -> str | None:

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from assistant.statuses import TERMINAL_RUN_STATUSES
 from storage.database import BUSY_TIMEOUT_S
 from storage.database import Offload
 from storage.database import Statement
+from storage.database import describe
 from storage.database import is_postgres_url
 from storage.database import open_database
 from storage.sqlite import IN_MEMORY
@@ -81,7 +83,8 @@ CREATE TABLE IF NOT EXISTS {kind} (
 
 
 class StoreBusyError(Exception):
-    """The database stayed locked by another connection past the busy timeout."""
+    """The database stayed locked by another connection past the busy timeout (or,
+    on PostgreSQL, a statement timed out or the server could not be reached)."""
 
 
 class StoreInUseError(RuntimeError):
@@ -478,8 +481,11 @@ class Store:
 
 
 def _busy_error(exc: Exception) -> StoreBusyError:
-    """Return the error for a database locked past the busy timeout."""
-    return StoreBusyError(f"The database stayed locked: {exc}")
+    """Return the error for a database locked past the busy timeout (or lost)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreBusyError(f"The database stayed locked: {exc}")
+    # PostgreSQL: a lock or statement timeout, or a lost connection.
+    return StoreBusyError(f"The database is busy or out of reach: {describe(exc)}")
 
 
 # One process per file -------------------------------------------------------------
