@@ -88,12 +88,17 @@ class ThreadDirectory:
 
     def forget(self, room: str, thread_id: str | None = None) -> None:
         """Drop the saved thread of ``room``, and that thread's record."""
-        self._write("DELETE FROM room_threads WHERE room = ?", (room,))
-        self._write("DELETE FROM room_settings WHERE room = ?", (room,))
-        self._write("DELETE FROM room_bans WHERE room = ?", (room,))
+        statements = [
+            (f"DELETE FROM {table} WHERE room = ?", (room,))
+            for table in ("room_threads", "room_settings", "room_bans")
+        ]
         if thread_id:
-            self._write("DELETE FROM room_lines WHERE thread_id = ?", (thread_id,))
-            self._write("DELETE FROM message_notes WHERE thread_id = ?", (thread_id,))
+            statements += [
+                (f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
+                for table in ("room_lines", "message_notes")
+            ]
+        # One transaction: another process never sees the room half forgotten.
+        self._db.write(*statements)
 
     def add_user(self, user_id: str) -> None:
         """Remember that ``user_id`` was handed out (with its token)."""
