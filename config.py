@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from dotenv import load_dotenv
 
 from rooms.limits import LimitSettings
+from storage.database import is_postgres_url
 
 load_dotenv()
 
@@ -71,6 +72,9 @@ class Config:
 
     # The embedded engine.
     ENGINE_DB = _str("ENGINE_DB")  # blank: instance/threadroom.sqlite3
+    # postgresql://user[:password]@host[:port]/db: the engine's store and the room
+    # directory on PostgreSQL instead of ENGINE_DB (shared mode's database).
+    DATABASE_URL = _str("DATABASE_URL")
     ENGINE_API_KEY = _str("ENGINE_API_KEY")
     DEMO_DELAY_MS = _int("DEMO_DELAY_MS", 60)
     RUN_EXPIRY_S = _int("RUN_EXPIRY_S", 600)
@@ -145,6 +149,13 @@ def check_config(config: Mapping) -> None:
                 f"{name}={value!r} has no http:// or https:// scheme; "
                 f"write it in full, e.g. {name}=http://{value.split('://')[-1]}"
             )
+    database_url = config.get("DATABASE_URL") or ""
+    if database_url and not is_postgres_url(database_url):
+        raise ConfigError(
+            "DATABASE_URL must start with postgresql://, e.g."
+            " postgresql://user@host:5432/threadroom (the password, if any, after"
+            " the user: postgresql://user:password@host/threadroom)"
+        )
     level = str(config.get("LOG_LEVEL", "INFO")).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(

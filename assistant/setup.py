@@ -130,7 +130,7 @@ def _embedded_backend(
 ) -> tuple[Engine, openai.OpenAI, AssistantInfo]:
     """Start the embedded engine and create or update our assistant in it."""
     engine = create_engine(
-        db_path=config["ENGINE_DB"],
+        db_path=config["DATABASE_URL"] or config["ENGINE_DB"],
         default_provider=provider,
         demo_delay_ms=config["DEMO_DELAY_MS"],
         spawn=spawn,

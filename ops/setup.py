@@ -63,7 +63,9 @@ def init_ops(app: Flask, rooms, server) -> None:
     engine = app.extensions.get("threadroom.engine")
     db_path = app.config["ENGINE_DB"]
     offload = app.extensions.get("threadroom.offload") or _call
-    if engine is not None and db_path not in ("", ":memory:"):
+    # The file count reads SQLite; on PostgreSQL (DATABASE_URL) ENGINE_DB is unused.
+    sqlite_file = db_path not in ("", ":memory:") and not app.config["DATABASE_URL"]
+    if engine is not None and sqlite_file:
         scrape.labelled_gauge(
             "threadroom_engine_runs",
             "Runs in the embedded engine's store, by status.",

@@ -1,5 +1,6 @@
-"""The room directory and record (SQLite): which thread each room uses, the user
-ids handed out, and what people saw beside the thread.
+"""The room directory and record (SQLite, or PostgreSQL with ``DATABASE_URL``):
+which thread each room uses, the user ids handed out, and what people saw beside
+the thread.
 
 The record keeps what the assistant's thread cannot: the system lines people read
 (failures, who stopped a reply), notes on replies ("stopped by Bob", "interrupted"),
@@ -7,22 +8,22 @@ and the turn in progress, so a restart can say that it cut a reply short.
 
 Every SQLite call goes through ``offload`` (a thread pool under eventlet or gevent,
 see ``storage.sqlite``): a locked file must stall only the callers that need it,
-never every connection.
+never every connection.  PostgreSQL needs no pool (see ``storage.postgres``).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
 from rooms.errors import StoreBusy
 from rooms.protocol import ReplyNote
-from storage.sqlite import Database
-from storage.sqlite import Offload
+from storage.database import Offload
+from storage.database import open_database
 from storage.sqlite import call_here
 
+# ``{serial}``: the database's auto-numbered key (kept lines stay in order).
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS room_threads"
     " (room TEXT PRIMARY KEY, thread_id TEXT NOT NULL)",
@@ -30,8 +31,8 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS room_settings"
     " (room TEXT PRIMARY KEY, data TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS room_bans (room TEXT NOT NULL, user_id TEXT NOT NULL,"
-    " until REAL NOT NULL, PRIMARY KEY (room, user_id))",
-    "CREATE TABLE IF NOT EXISTS room_lines (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " until DOUBLE PRECISION NOT NULL, PRIMARY KEY (room, user_id))",
+    "CREATE TABLE IF NOT EXISTS room_lines (seq {serial},"
     " thread_id TEXT NOT NULL, after_id TEXT, data TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS room_lines_thread ON room_lines(thread_id, seq)",
     "CREATE TABLE IF NOT EXISTS message_notes (message_id TEXT PRIMARY KEY,"
@@ -43,13 +44,18 @@ SCHEMA = (
 
 
 class ThreadDirectory:
-    """Persist rooms' threads, handed-out user ids and the room record (SQLite;
-    ``:memory:`` in tests)."""
+    """Persist rooms' threads, handed-out user ids and the room record (a SQLite
+    path, ``:memory:`` in tests, or a ``postgresql://`` URL)."""
 
     def __init__(self, path: str, offload: Offload = call_here) -> None:
-        self._db = Database(path, busy_error=_refuse_busy, offload=offload)
-        for statement in SCHEMA:
-            self._write(statement)
+        self._db = open_database(path, busy_error=_refuse_busy, offload=offload)
+        self._db.create_schema(
+            [sql.format(serial=self._db.serial_key) for sql in SCHEMA]
+        )
+
+    def close(self) -> None:
+        """Close the connection (a PostgreSQL one is a socket to give back)."""
+        self._db.close()
 
     # -- SQL, off the event loop ----------------------------------------------
 
@@ -75,23 +81,30 @@ class ThreadDirectory:
     def set(self, room: str, thread_id: str) -> None:
         """Save the thread id of ``room``."""
         self._write(
-            "INSERT OR REPLACE INTO room_threads (room, thread_id) VALUES (?, ?)",
+            "INSERT INTO room_threads (room, thread_id) VALUES (?, ?)"
+            " ON CONFLICT (room) DO UPDATE SET thread_id = excluded.thread_id",
             (room, thread_id),
         )
 
     def forget(self, room: str, thread_id: str | None = None) -> None:
         """Drop the saved thread of ``room``, and that thread's record."""
-        self._write("DELETE FROM room_threads WHERE room = ?", (room,))
-        self._write("DELETE FROM room_settings WHERE room = ?", (room,))
-        self._write("DELETE FROM room_bans WHERE room = ?", (room,))
+        statements = [
+            (f"DELETE FROM {table} WHERE room = ?", (room,))
+            for table in ("room_threads", "room_settings", "room_bans")
+        ]
         if thread_id:
-            self._write("DELETE FROM room_lines WHERE thread_id = ?", (thread_id,))
-            self._write("DELETE FROM message_notes WHERE thread_id = ?", (thread_id,))
+            statements += [
+                (f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
+                for table in ("room_lines", "message_notes")
+            ]
+        # One transaction: another process never sees the room half forgotten.
+        self._db.write(*statements)
 
     def add_user(self, user_id: str) -> None:
         """Remember that ``user_id`` was handed out (with its token)."""
         self._write(
-            "INSERT OR IGNORE INTO known_users (user_id) VALUES (?)", (user_id,)
+            "INSERT INTO known_users (user_id) VALUES (?) ON CONFLICT DO NOTHING",
+            (user_id,),
         )
 
     def has_user(self, user_id: str) -> bool:
@@ -109,14 +122,16 @@ class ThreadDirectory:
     def save_settings(self, room: str, settings: Mapping[str, Any]) -> None:
         """Save the settings of ``room``."""
         self._write(
-            "INSERT OR REPLACE INTO room_settings (room, data) VALUES (?, ?)",
+            "INSERT INTO room_settings (room, data) VALUES (?, ?)"
+            " ON CONFLICT (room) DO UPDATE SET data = excluded.data",
             (room, json.dumps(settings)),
         )
 
     def ban(self, room: str, user_id: str, until: float) -> None:
         """Keep ``user_id`` out of ``room`` until the time ``until``."""
         self._write(
-            "INSERT OR REPLACE INTO room_bans (room, user_id, until) VALUES (?, ?, ?)",
+            "INSERT INTO room_bans (room, user_id, until) VALUES (?, ?, ?)"
+            " ON CONFLICT (room, user_id) DO UPDATE SET until = excluded.until",
             (room, user_id, until),
         )
 
@@ -153,8 +168,9 @@ class ThreadDirectory:
     ) -> None:
         """Note how a reply ended (``{"status": "stopped", "stopped_by": …}``)."""
         self._write(
-            "INSERT OR REPLACE INTO message_notes (message_id, thread_id, data)"
-            " VALUES (?, ?, ?)",
+            "INSERT INTO message_notes (message_id, thread_id, data)"
+            " VALUES (?, ?, ?) ON CONFLICT (message_id)"
+            " DO UPDATE SET thread_id = excluded.thread_id, data = excluded.data",
             (message_id, thread_id, json.dumps(note)),
         )
 
@@ -169,8 +185,9 @@ class ThreadDirectory:
     def open_turn(self, room: str, thread_id: str, turn: dict) -> None:
         """Mark a turn of ``room`` in progress (``turn``: what a restart needs)."""
         self._write(
-            "INSERT OR REPLACE INTO open_turns (room, thread_id, data)"
-            " VALUES (?, ?, ?)",
+            "INSERT INTO open_turns (room, thread_id, data) VALUES (?, ?, ?)"
+            " ON CONFLICT (room)"
+            " DO UPDATE SET thread_id = excluded.thread_id, data = excluded.data",
             (room, thread_id, json.dumps(turn)),
         )
 
@@ -184,6 +201,7 @@ class ThreadDirectory:
         return [(room, thread_id, json.loads(data)) for room, thread_id, data in rows]
 
 
-def _refuse_busy(exc: sqlite3.OperationalError) -> StoreBusy:
-    """A store that stays locked past its timeout is a clear refusal, not a crash."""
+def _refuse_busy(exc: Exception) -> StoreBusy:
+    """A store that stays locked past its timeout (or a PostgreSQL server out of
+    reach) is a clear refusal, not a crash."""
     return StoreBusy()

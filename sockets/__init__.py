@@ -73,7 +73,7 @@ def init_sockets(
     init_frames(socketio, emitter)
     rooms = Rooms(
         lambda: app.extensions["threadroom.assistant"],
-        ThreadDirectory(app.config["ENGINE_DB"], offload),
+        ThreadDirectory(app.config["DATABASE_URL"] or app.config["ENGINE_DB"], offload),
         secret=app.config["SECRET_KEY"],
         emitter=emitter,
         spawn=server.start_background_task,

@@ -1,1 +1,2 @@
-"""Storage helpers shared by the engine's store and the room directory."""
+"""Storage shared by the engine's store and the room directory: one ``Database``
+interface, on SQLite (single mode) or PostgreSQL (``DATABASE_URL``, shared mode)."""

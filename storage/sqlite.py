@@ -16,14 +16,17 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 from typing import TypeVar
 
+from storage.database import BUSY_TIMEOUT_S
+from storage.database import BusyError
+from storage.database import Offload
+from storage.database import Statement
+
 T = TypeVar("T")
-Offload = Callable[..., Any]
-BUSY_TIMEOUT_S = 5.0
 IN_MEMORY = ("", ":memory:")
-Statement = tuple[str, tuple]
 
 
 def call_here(fn: Callable[..., T], *args: Any) -> T:
@@ -31,7 +34,7 @@ def call_here(fn: Callable[..., T], *args: Any) -> T:
     return fn(*args)
 
 
-class Database:
+class SqliteDatabase:
     """A SQLite connection whose every call runs through ``offload``, one at a time.
 
     :param offload: runs each call as ``offload(fn, *args)`` (default: directly).
@@ -43,10 +46,14 @@ class Database:
         self,
         path: str,
         *,
-        busy_error: Callable[[sqlite3.OperationalError], Exception],
+        busy_error: BusyError,
         offload: Offload | None = None,
         busy_timeout_s: float = BUSY_TIMEOUT_S,
     ) -> None:
+        # One process per file (the engine's store locks it), one clock.
+        self.shared = False
+        self.serial_key = "INTEGER PRIMARY KEY AUTOINCREMENT"
+        self.now_sql = "((julianday('now') - 2440587.5) * 86400.0)"
         self._offload = offload or call_here
         self._busy_error = busy_error
         # Reentrant: the store holds it across a read and the write that follows.
@@ -57,6 +64,10 @@ class Database:
         """Return ``fn(connection, *args)``, run through ``offload`` under the lock."""
         with self.lock:
             return self._offloaded(fn, self.connection, *args)
+
+    def create_schema(self, statements: Sequence[str]) -> None:
+        """Run the schema statements as one transaction (the file is ours alone)."""
+        self.write(*((sql, ()) for sql in statements))
 
     def write(self, *statements: Statement) -> None:
         """Run write statements as one transaction."""

@@ -1,5 +1,7 @@
-"""Fixtures of the engine tests: in-memory engines, a raw HTTP client over one, and
-an empty thread and a demo assistant made through the module's SDK ``client``.
+"""Fixtures of the engine tests: engines on each store (SQLite in memory and an empty
+PostgreSQL database: every test that uses them runs on both), a raw HTTP client
+over one, and an empty thread and a demo assistant made through the module's SDK
+``client``.
 
 Engine test modules load this with ``pytest_plugins = ["engine_fixtures"]``.  Each
 keeps its own three-line ``client`` fixture (a strict SDK client): the name is
@@ -15,13 +17,17 @@ from engine_helpers import raw_client
 from assistant.engine import create_api
 from assistant.engine import create_engine
 
+pytest_plugins = ["pg_fixtures"]
+
 
 @pytest.fixture
-def make_engine():
-    """Return a factory of engines (``create_engine``), closed after the test."""
+def make_engine(db_location):
+    """Return a factory of engines (``create_engine``) on the test's database,
+    closed after the test."""
     engines = []
 
     def make(**kwargs):
+        kwargs.setdefault("db_path", db_location)
         engines.append(create_engine(**kwargs))
         return engines[-1]
 
@@ -32,7 +38,7 @@ def make_engine():
 
 @pytest.fixture
 def engine(make_engine):
-    """Return an in-memory engine with an instant demo model."""
+    """Return an engine with an instant demo model."""
     return make_engine()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,8 +24,10 @@ from .providers.base import Provider
 from .providers.demo import DemoProvider
 from .runner import RunRunner
 from .runner import Subscription
+from .store import LAPSE_S
 from .store import Offload
 from .store import Store
+from .store import StoreBusyError
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,23 @@ class Engine:
             lambda model: select_provider(model, default_provider, demo),
             spawn,
         )
+        if store.shared:
+            self.runner.start_background(self._keep_alive)
+
+    def _keep_alive(self) -> None:
+        """Renew this process's heartbeat and fail the runs of processes whose
+        heartbeat lapsed (shared stores), until the engine closes."""
+        while not self.runner.closed:
+            self.runner.nap(self.store.beat_s)
+            if self.runner.closed:
+                return
+            try:
+                self.store.beat()
+                with self.lock:
+                    self.store.recover(int(time.time()))
+            except StoreBusyError as exc:
+                # Try again at the next beat; one missed beat is not a lapse.
+                log.warning("Heartbeat skipped: %s", exc)
 
     def close(self) -> None:
         """Stop accepting work, cancel in-flight runs and close the store."""
@@ -368,7 +388,8 @@ class Engine:
             outputs = bodies.tool_outputs(body, [call["id"] for call in calls])
             step = self._complete_tool_step(run_id, outputs)
             run.update(status="queued", required_action=None)
-            self.store.update("runs", run)
+            # This process executes the rest of the run (maybe not the first's).
+            self.store.update("runs", run, claim=True)
             subscription = self._subscribe(
                 run_id,
                 stream,
@@ -400,7 +421,8 @@ class Engine:
         """Mark a run ``cancelling``, announce it and flag its execution."""
         waiting = run["status"] == "requires_action"
         run["status"] = "cancelling"
-        self.store.update("runs", run)
+        # A waiting run is closed by a task of this process from now on.
+        self.store.update("runs", run, claim=waiting)
         self.runner.publish(run["id"], "thread.run.cancelling", run)
         self.runner.cancel(run["id"], waiting=waiting)
         return run
@@ -414,15 +436,18 @@ def create_engine(
     run_expiry_s: int = 600,
     poll_after_ms: int | None = None,
     offload: Offload | None = None,
+    lapse_s: float = LAPSE_S,
 ) -> Engine:
-    """Open (or create) the store at ``db_path`` and return an engine over it.
+    """Open (or create) the store at ``db_path`` (a SQLite path or a
+    ``postgresql://`` URL) and return an engine over it.
 
     :param offload: runs each SQLite call as ``offload(fn, *args)``, e.g.
         ``eventlet.tpool.execute``, so a slow or locked file never blocks the hub.
+    :param lapse_s: when another process's runs count as abandoned (PostgreSQL).
     :raises StoreInUseError: when another process or app has ``db_path`` open.
     """
     return Engine(
-        Store(db_path, offload=offload),
+        Store(db_path, offload=offload, lapse_s=lapse_s),
         default_provider=default_provider,
         demo_delay_ms=demo_delay_ms,
         spawn=spawn,

@@ -134,6 +134,16 @@ class RunRunner:
                 return self._execution(run["id"]).expire()
         return current or run
 
+    def start_background(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` (a loop that ends when the runner closes) as a task."""
+        self._start_task(fn)
+
+    def nap(self, seconds: float) -> None:
+        """Sleep up to ``seconds`` in short naps, waking early when closed."""
+        deadline = time.monotonic() + seconds
+        while not self.closed and time.monotonic() < deadline:
+            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+
     def close(self, timeout_s: float = 5.0) -> None:
         """Cancel in-flight runs and wait (bounded) for their tasks to end."""
         with self.lock:

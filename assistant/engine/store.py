@@ -1,12 +1,15 @@
-"""SQLite persistence for the engine's assistants, threads, messages, runs and steps.
+"""Persistence for the engine's assistants, threads, messages, runs and steps, on
+SQLite (single mode) or PostgreSQL (``DATABASE_URL``, shared mode).
 
 Each object is kept in its wire shape as a JSON column, next to the few columns the
 engine queries on.  One global sequence orders every insert, so a thread's history
 (messages and run steps interleaved) replays in exactly the order it happened.
 
-Every SQLite call runs off the event loop through ``storage.sqlite.Database``.  One
-process owns a file at a time (a lock file beside it): several processes need
-shared mode.
+Every call goes through ``storage.database.Database``.  One process owns a SQLite
+file at a time (a lock file beside it), so at start every run left active is a dead
+process's.  On PostgreSQL several processes share the store: each run records the
+process that executes it (its owner), each process renews a heartbeat row, and
+only runs whose owner's heartbeat lapsed are failed, never a live process's.
 """
 
 from __future__ import annotations
@@ -14,19 +17,25 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sqlite3
 import time
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from filelock import FileLock
 from filelock import Timeout
 
 from assistant.statuses import ACTIVE_RUN_STATUSES
-from storage.sqlite import BUSY_TIMEOUT_S
+from assistant.statuses import TERMINAL_RUN_STATUSES
+from storage.database import BUSY_TIMEOUT_S
+from storage.database import Offload
+from storage.database import Statement
+from storage.database import describe
+from storage.database import is_postgres_url
+from storage.database import open_database
 from storage.sqlite import IN_MEMORY
-from storage.sqlite import Database
-from storage.sqlite import Offload
-from storage.sqlite import Statement
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +45,27 @@ RESTART_ERROR = {
     "message": "The server restarted while this run was in progress.",
 }
 
+# A heartbeat older than LAPSE_S means its process is gone, and the runs it owned
+# are failed by whichever process notices first.  Each process renews its own
+# three times per lapse, so one late beat is never taken for a death.
+LAPSE_S = 15.0
+# Heartbeat rows of processes gone this long are deleted.
+FORGET_BEATS_S = 86400
+
+# Who executes each run, and when each process last said it was alive.
+_OWNERSHIP_SQL = (
+    "CREATE TABLE IF NOT EXISTS run_owners"
+    " (run_id TEXT PRIMARY KEY, owner TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS process_beats"
+    " (owner TEXT PRIMARY KEY, beat_at DOUBLE PRECISION NOT NULL)",
+)
+
 # When each message was made, in milliseconds: kept beside the wire object (whose
 # created_at is in seconds) so a thread's messages get strictly increasing times,
 # even if the clock steps back.
 _MESSAGE_TIMES_SQL = (
     "CREATE TABLE IF NOT EXISTS message_times"
-    " (id TEXT PRIMARY KEY, thread_id TEXT NOT NULL, created_ms INTEGER NOT NULL)",
+    " (id TEXT PRIMARY KEY, thread_id TEXT NOT NULL, created_ms BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS message_times_thread"
     " ON message_times(thread_id, created_ms)",
 )
@@ -49,7 +73,7 @@ _MESSAGE_TIMES_SQL = (
 _TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS {kind} (
     id TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
+    seq BIGINT NOT NULL,
     thread_id TEXT,
     run_id TEXT,
     status TEXT,
@@ -59,20 +83,32 @@ CREATE TABLE IF NOT EXISTS {kind} (
 
 
 class StoreBusyError(Exception):
-    """The database stayed locked by another connection past the busy timeout."""
+    """The database stayed locked by another connection past the busy timeout (or,
+    on PostgreSQL, a statement timed out or the server could not be reached)."""
 
 
 class StoreInUseError(RuntimeError):
     """Another Threadroom process (or app) already has this SQLite file open."""
 
 
+def new_owner_id() -> str:
+    """Return an id for this process's runs: host, pid, and a random part (a pid
+    is reused, and two apps in one process are two owners)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class Store:
-    """A thread-safe SQLite store of wire objects; ``":memory:"`` keeps it in RAM.
+    """A thread-safe store of wire objects: a SQLite path (``":memory:"`` keeps it
+    in RAM) or a ``postgresql://`` URL.
 
     :param offload: runs each SQLite call as ``offload(fn, *args)`` (default: calls
         it directly); pass a thread pool's ``execute`` under eventlet or gevent.
+        PostgreSQL does not use it (see ``storage.postgres``).
     :param busy_timeout_s: how long a statement waits for another connection's lock
         before the call fails with ``StoreBusyError``.
+    :param owner: this process's owner id for the runs it executes.
+    :param lapse_s: how old another process's heartbeat may grow before its
+        runs are failed (shared stores).
     :raises StoreInUseError: when another process or app has the file open.
     """
 
@@ -82,11 +118,18 @@ class Store:
         *,
         offload: Offload | None = None,
         busy_timeout_s: float = BUSY_TIMEOUT_S,
+        owner: str | None = None,
+        lapse_s: float = LAPSE_S,
     ) -> None:
         self._closed = False
-        self._file_lock = None if path in IN_MEMORY else claim_file(path)
+        self.owner = owner or new_owner_id()
+        self.lapse_s = lapse_s
+        self.beat_s = lapse_s / 3
+        self._file_lock = (
+            None if path in IN_MEMORY or is_postgres_url(path) else claim_file(path)
+        )
         try:
-            self._db = Database(
+            self._db = open_database(
                 path,
                 busy_error=_busy_error,
                 offload=offload,
@@ -95,8 +138,12 @@ class Store:
         except BaseException:
             self._release_file()
             raise
+        self.shared = self._db.shared
         try:
             self._create_schema()
+            # Alive before the first run is stored, or another process's sweep
+            # would take this one's runs for a dead process's.
+            self.beat()
             self.recover(int(time.time()))
         except BaseException:
             self.close()
@@ -106,18 +153,18 @@ class Store:
         """Create the tables and indexes when missing."""
         statements = []
         for kind in KINDS:
-            statements.append((_TABLE_SQL.format(kind=kind), ()))
+            statements.append(_TABLE_SQL.format(kind=kind))
             index = f"{kind}_thread ON {kind}(thread_id, seq)"
-            statements.append((f"CREATE INDEX IF NOT EXISTS {index}", ()))
-        statements.extend((sql, ()) for sql in _MESSAGE_TIMES_SQL)
-        statements.append(("CREATE TABLE IF NOT EXISTS counter (seq INTEGER)", ()))
+            statements.append(f"CREATE INDEX IF NOT EXISTS {index}")
+        # Recovery looks for active runs only.
+        statements.append("CREATE INDEX IF NOT EXISTS runs_status ON runs(status)")
+        statements.extend(_MESSAGE_TIMES_SQL)
+        statements.extend(_OWNERSHIP_SQL)
+        statements.append("CREATE TABLE IF NOT EXISTS counter (seq BIGINT)")
         statements.append(
-            (
-                "INSERT INTO counter SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM counter)",
-                (),
-            )
+            "INSERT INTO counter SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM counter)"
         )
-        self._write(*statements)
+        self._db.create_schema(statements)
 
     def close(self) -> None:
         """Close the connection and free the file; later calls raise."""
@@ -126,9 +173,17 @@ class Store:
                 return
             self._closed = True
             try:
-                self._db.close()
+                if self.shared:
+                    self._forget_beat()
             finally:
-                self._release_file()
+                self._close_connection()
+
+    def _close_connection(self) -> None:
+        """Close the connection and free the file."""
+        try:
+            self._db.close()
+        finally:
+            self._release_file()
 
     def _release_file(self) -> None:
         """Let another process open the file."""
@@ -150,8 +205,12 @@ class Store:
     # Objects ------------------------------------------------------------------
 
     def insert(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-        """Store a new object, stamping it with the next sequence number."""
-        self._write(*self._insert_statements(kind, obj))
+        """Store a new object, stamping it with the next sequence number; a new run
+        is this process's (the one that creates it executes it)."""
+        statements = self._insert_statements(kind, obj)
+        if kind == "runs":
+            statements.append(self._claim_statement(obj["id"]))
+        self._write(*statements)
         return obj
 
     def _insert_statements(self, kind: str, obj: dict[str, Any]) -> list[Statement]:
@@ -189,16 +248,38 @@ class Store:
         )
         return message
 
-    def update(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-        """Replace a stored object (a no-op when it was deleted meanwhile)."""
-        self._write(
-            (
-                f"UPDATE {kind} SET thread_id = ?, run_id = ?, status = ?, data = ?"
-                " WHERE id = ?",
-                (*self._columns(obj), json.dumps(obj), obj["id"]),
-            )
+    def update(
+        self, kind: str, obj: dict[str, Any], *, claim: bool = False
+    ) -> dict[str, Any]:
+        """Replace a stored object (a no-op when it was deleted meanwhile).
+
+        :param claim: make this process the run's owner (it resumes the run).
+        """
+        sql = (
+            f"UPDATE {kind} SET thread_id = ?, run_id = ?, status = ?, data = ?"
+            " WHERE id = ?"
         )
+        args: tuple = (*self._columns(obj), json.dumps(obj), obj["id"])
+        if kind == "runs":
+            # A finished run never changes status again: a process that lost its
+            # heartbeat (paused, cut off) and comes back cannot overwrite the
+            # "failed" another process stored for its run.
+            marks = ", ".join("?" for _ in TERMINAL_RUN_STATUSES)
+            sql += f" AND (status = ? OR status NOT IN ({marks}))"
+            args = (*args, obj.get("status"), *sorted(TERMINAL_RUN_STATUSES))
+        statements = [(sql, args)]
+        if claim:
+            statements.append(self._claim_statement(obj["id"]))
+        self._write(*statements)
         return obj
+
+    def _claim_statement(self, run_id: str) -> Statement:
+        """Return the statement that makes this process the owner of a run."""
+        return (
+            "INSERT INTO run_owners (run_id, owner) VALUES (?, ?)"
+            " ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner",
+            (run_id, self.owner),
+        )
 
     @staticmethod
     def _columns(obj: dict[str, Any]) -> tuple[Any, Any, Any]:
@@ -294,26 +375,92 @@ class Store:
         self._write(*statements)
 
     def delete_thread(self, thread_id: str) -> None:
-        """Delete a thread with its messages, runs and steps."""
+        """Delete a thread with its messages, runs (and their owners) and steps."""
         self._write(
+            (
+                "DELETE FROM run_owners WHERE run_id IN"
+                " (SELECT id FROM runs WHERE thread_id = ?)",
+                (thread_id,),
+            ),
             *(
                 (f"DELETE FROM {kind} WHERE thread_id = ?", (thread_id,))
                 for kind in ("messages", "message_times", "runs", "steps", "threads")
+            ),
+        )
+
+    # Run ownership ------------------------------------------------------------
+
+    def beat(self) -> None:
+        """Say that this process is alive (shared stores; on the database's clock,
+        so hosts whose clocks disagree still agree on who lapsed)."""
+        if not self.shared:
+            return
+        self._write(
+            (
+                "INSERT INTO process_beats (owner, beat_at)"
+                f" VALUES (?, {self._db.now_sql})"
+                " ON CONFLICT (owner) DO UPDATE SET beat_at = excluded.beat_at",
+                (self.owner,),
             )
         )
 
+    def _forget_beat(self) -> None:
+        """Say that this process stopped, so others close what it left at once."""
+        try:
+            self._write(("DELETE FROM process_beats WHERE owner = ?", (self.owner,)))
+        except StoreBusyError:
+            log.warning("Could not remove this process's heartbeat; it lapses soon")
+
+    def live_owners(self) -> set[str]:
+        """Return the owners whose runs must be left alone: this process, and on a
+        shared store every process whose heartbeat has not lapsed.
+
+        A SQLite file is locked by one process, so any other owner is dead.
+        """
+        if not self.shared:
+            return {self.owner}
+        rows = self._rows(
+            f"SELECT owner FROM process_beats WHERE beat_at > {self._db.now_sql} - ?",
+            (self.lapse_s,),
+        )
+        return {self.owner, *(row[0] for row in rows)}
+
     def recover(self, now: int) -> None:
-        """Fail runs a dead process left active; expire overdue ``requires_action``."""
+        """Fail the active runs of processes that are gone; expire their overdue
+        ``requires_action`` runs (those not yet due wait for tool outputs, which
+        any process may submit)."""
+        live = self.live_owners()
         for status in ACTIVE_RUN_STATUSES:
-            for run in self.select("runs", status=status):
+            for run, owner in self._runs_and_owners(status):
+                if owner in live:
+                    continue
                 if status == "requires_action" and now <= (run["expires_at"] or now):
                     continue
                 self._close_dead_run(run, now, status == "requires_action")
+        if self.shared:
+            self._write(
+                (
+                    f"DELETE FROM process_beats WHERE beat_at < {self._db.now_sql} - ?",
+                    (FORGET_BEATS_S,),
+                )
+            )
+
+    def _runs_and_owners(self, status: str) -> Iterator[tuple[dict, str | None]]:
+        """Yield the runs in ``status`` with their owners, oldest first."""
+        rows = self._rows(
+            "SELECT runs.data, run_owners.owner FROM runs LEFT JOIN run_owners"
+            " ON run_owners.run_id = runs.id WHERE runs.status = ? ORDER BY runs.seq",
+            (status,),
+        )
+        for data, owner in rows:
+            yield json.loads(data), owner
 
     def _close_dead_run(self, run: dict[str, Any], now: int, expired: bool) -> None:
         """Mark a run (and its open step and message) failed or expired."""
         log.warning(
-            "Closing run %s left %s by an earlier process", run["id"], run["status"]
+            "Closing run %s left %s by a process that stopped",
+            run["id"],
+            run["status"],
         )
         step_status, reason = (
             ("expired", "run_expired") if expired else ("failed", "run_failed")
@@ -333,9 +480,12 @@ class Store:
         self.update("runs", run)
 
 
-def _busy_error(exc: sqlite3.OperationalError) -> StoreBusyError:
-    """Return the error for a file locked past the busy timeout."""
-    return StoreBusyError(f"The database stayed locked: {exc}")
+def _busy_error(exc: Exception) -> StoreBusyError:
+    """Return the error for a database locked past the busy timeout (or lost)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreBusyError(f"The database stayed locked: {exc}")
+    # PostgreSQL: a lock or statement timeout, or a lost connection.
+    return StoreBusyError(f"The database is busy or out of reach: {describe(exc)}")
 
 
 # One process per file -------------------------------------------------------------
