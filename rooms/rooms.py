@@ -134,6 +134,11 @@ class Rooms:
         self.limits.new_room(address)
         return self.room(name)
 
+    def idle(self) -> bool:
+        """Tell whether no room has a turn running or waiting (a clean point to
+        stop at)."""
+        return not any(room.worker_running for room in self.state.all())
+
     def existing_room(self, name: str) -> Room | None:
         """Return the room called ``name`` if it exists (without creating it)."""
         return self.state.get(name)

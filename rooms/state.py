@@ -174,6 +174,9 @@ class RoomState(Protocol):
     def count(self) -> int:
         """Return how many rooms are open."""
 
+    def all(self) -> list[Room]:
+        """Return the open rooms."""
+
     def close(self, room: Room) -> None:
         """Forget ``room`` (unless another room of that name replaced it)."""
 
@@ -208,6 +211,10 @@ class MemoryState:
     def count(self) -> int:
         """Return how many rooms are open."""
         return len(self._rooms)
+
+    def all(self) -> list[Room]:
+        """Return the open rooms."""
+        return list(self._rooms.values())
 
     def close(self, room: Room) -> None:
         """Forget ``room``: rooms come and go, memory must not grow."""

@@ -103,9 +103,19 @@ def make_app(tmp_path):
 
     yield build
     for app in built:
+        settle(app)
         engine = app.extensions.get("threadroom.engine")
         if engine is not None:
             engine.close()
+
+
+def settle(app, timeout: float = 10.0) -> None:
+    """Let the turns a test left running end before its engine closes, so none
+    outlives its test and fails against a closed store during the next one."""
+    rooms = app.extensions.get("threadroom.rooms")
+    deadline = time.monotonic() + timeout
+    while rooms is not None and not rooms.idle() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 @pytest.fixture
