@@ -117,6 +117,37 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> 
     raise RuntimeError(f"nothing listens on {port} after {timeout} s")
 
 
+class Pid:
+    """A process id where ``measure`` expects a ``Popen`` (only ``.pid`` is read)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+
+def worker_of(pid: int) -> Pid:
+    """Return the process that serves: gunicorn's one worker, or ``pid`` itself."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    python_children = [
+        int(c) for c in children if "python" in Path(f"/proc/{c}/cmdline").read_text()
+    ]
+    return Pid(python_children[0]) if python_children else Pid(pid)
+
+
+def wait_healthy(port: int, timeout: float = 30) -> None:
+    """Wait until Threadroom answers ``/healthz``."""
+    from urllib.request import urlopen
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:  # refused, reset, or the worker still booting
+            time.sleep(0.1)
+    raise RuntimeError(f"/healthz did not answer within {timeout} s")
+
+
 def wait_quiet(pid: int, timeout: float = 120) -> None:
     """Wait until ``pid`` uses under 2 % of a core over a second."""
     deadline = time.monotonic() + timeout
@@ -140,8 +171,13 @@ def start_threadroom(folder: str, port: int, extra_env: dict[str, str]):
         "DEMO_DELAY_MS": "0",
         **extra_env,
     }
+    command = [sys.executable, "app.py"]
+    if extra_env.get("BENCH_WORKER"):  # gunicorn's worker instead of python app.py
+        command = [sys.executable, "-m", "gunicorn", "-k", extra_env["BENCH_WORKER"],
+                   "-w", "1", "--worker-connections", "100000",
+                   "-b", f"127.0.0.1:{port}", "app:create_app()"]  # fmt: skip
     return subprocess.Popen(
-        [sys.executable, "app.py"],
+        command,
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -168,8 +204,11 @@ def run_load(server: str, scenario: Scenario, deflate: bool, args, folder: str) 
     process = SERVERS[server](folder, port, dict(args.env))
     try:
         wait_for_port(port, process)
+        if server == "threadroom":  # gunicorn binds before its worker has the app
+            wait_healthy(port)
         time.sleep(1.0)  # let start-up finish before the baseline
-        rss_before = rss_bytes(process.pid)
+        served_by = worker_of(process.pid)
+        rss_before = rss_bytes(served_by.pid)
         load = subprocess.Popen(
             ["node", "load.mjs", json.dumps({
                 "url": f"http://127.0.0.1:{port}",
@@ -186,7 +225,7 @@ def run_load(server: str, scenario: Scenario, deflate: bool, args, folder: str) 
             text=True,
         )  # fmt: skip
         try:
-            return measure(process, load, scenario, rss_before)
+            return measure(served_by, load, scenario, rss_before)
         finally:
             if load.poll() is None:
                 load.kill()
@@ -318,7 +357,8 @@ def main() -> None:
         action="append",
         default=[],
         type=lambda s: tuple(s.split("=", 1)),
-        help="NAME=VALUE for Threadroom's environment (repeatable)",
+        help="NAME=VALUE for Threadroom's environment (repeatable); "
+        "BENCH_WORKER=gevent serves it with gunicorn -k gevent instead",
     )
     args = parser.parse_args()
     raise_file_limit()
