@@ -21,6 +21,7 @@ const CONNECT_BATCH = 50; // connections opened at once: a crowd arriving, not a
 const sockets = [];
 const latencies = [];
 let deliveries = 0;
+const events = {}; // every event received while measuring, by name
 let acks = 0;
 let refused = 0;
 let measuring = false;
@@ -35,6 +36,9 @@ function connect(index) {
     // Browsers offer permessage-deflate on every WebSocket; engine.io-client's
     // default here does the same ({threshold: 1024}); false offers nothing.
     perMessageDeflate: opts.deflate ? { threshold: 1024 } : false,
+  });
+  socket.onAny((name) => {
+    if (measuring) events[name] = (events[name] || 0) + 1;
   });
   socket.on("message", (message) => {
     const sent = Number(String(message.content).split(" ")[1]);
@@ -56,12 +60,19 @@ function connect(index) {
   });
 }
 
-async function connectAll() {
-  for (let start = 0; start < clients; start += CONNECT_BATCH) {
+async function connectRange(from, to) {
+  for (let start = from; start < to; start += CONNECT_BATCH) {
     const batch = [];
-    for (let i = start; i < Math.min(start + CONNECT_BATCH, clients); i++) batch.push(connect(i));
+    for (let i = start; i < Math.min(start + CONNECT_BATCH, to); i++) batch.push(connect(i));
     await Promise.all(batch);
   }
+}
+
+async function connectAll() {
+  // Clients 0..rooms-1 are the senders, one per room, and register first: in
+  // Threadroom whoever opens a room owns it and may change its settings.
+  await connectRange(0, Math.min(rooms, clients));
+  await connectRange(rooms, clients);
   // Threadroom's rooms answer every message by default; the reference has no
   // assistant.  `addressed` makes both pure chat fan-out (the owner, the first
   // to register, sets it; the reference server ignores the event).
@@ -69,8 +80,9 @@ async function connectAll() {
     await Promise.all(
       sockets.slice(0, rooms).map(
         ({ socket }) =>
-          new Promise((resolve) =>
-            socket.emit("room-settings", { answer_mode: "addressed" }, resolve)),
+          new Promise((resolve, reject) =>
+            socket.emit("room-settings", { answer_mode: "addressed" }, (ack) =>
+              ack && ack.ok ? resolve() : reject(new Error(`room-settings: ${JSON.stringify(ack)}`)))),
       ),
     );
   }
@@ -118,6 +130,7 @@ async function run() {
     p50_ms: percentile(latencies, 50), p99_ms: percentile(latencies, 99),
     max_ms: latencies.length ? latencies[latencies.length - 1] : null,
     client_cpu_s: (cpu.user + cpu.system) / 1e6,
+    events,
     window_s: (performance.now() - t0) / 1000,
   };
 }
