@@ -25,6 +25,7 @@ from rooms.rooms import Rooms
 from sockets.chat import ChatNamespace
 from sockets.frames import frame_options
 from sockets.frames import init_frames
+from sockets.transport import decline_websocket_compression
 from web.cors import origin_check
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ def init_sockets(
         **frame_options(),  # every malformed frame is answered, not dropped
     )
     socketio.on_error_default(on_error)
+    wrapped = decline_websocket_compression(app.wsgi_app)
+    app.wsgi_app = wrapped  # type: ignore[method-assign]
     server = socketio.server
     offload = offload_for(server.async_mode) if offload_for else call_here
     app.extensions[OFFLOAD] = offload

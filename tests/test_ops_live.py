@@ -82,7 +82,7 @@ def test_python_app_py_serves_with_eventlet_debug_off(monkeypatch, make_app):
     import eventlet.wsgi
 
     seen: dict = {}
-    monkeypatch.setattr(eventlet, "listen", lambda address: ("socket", address))
+    monkeypatch.setattr(app_module, "listen", lambda host, port: ("socket", port))
     monkeypatch.setattr(
         eventlet.wsgi, "server", lambda sock, app, **kw: seen.update(kw)
     )
