@@ -82,6 +82,15 @@ class TurnWorker:
         deferred by a busy store is tried again with the same messages, backing
         off; messages the backend refused are dropped, with a line saying so.
         """
+        try:
+            self._work(room)
+        except Exception:  # a dead worker would leave the room's queue stuck
+            log.exception("the turn worker of room %s failed", room.name)
+            with room.lock:
+                room.worker_running = False
+
+    def _work(self, room: Room) -> None:
+        """Do ``work``'s loop."""
         runner = TurnRunner(
             self._get_assistant(),
             self.emitter,

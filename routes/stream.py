@@ -120,8 +120,12 @@ def _sender(data: dict, *, registered: bool = False) -> tuple[Member | None, str
     if not identities.token_valid(fields["user_id"], fields["token"]):
         rooms.limits.registration(address)  # a new identity, or a first post
     room = rooms.open_room(fields["room"], address)
-    with room.lock:
-        return identities.identify(room, fields), ""
+    with room.lock:  # the same rules as register: a new room is theirs, a locked
+        # room needs its passcode, a removed person stays out
+        member = identities.identify(room, fields)
+        rooms.owner.settings(room, claimant=member.user_id)
+        rooms.owner.admit(room, member, fields["passcode"])
+        return member, ""
 
 
 def _items(sink: StreamSink):

@@ -276,3 +276,34 @@ def test_ownership_survives_a_restart(make_app, tmp_path):
     assert again.emit("room-settings", {"answer_mode": "addressed"})["ok"]
     for person in (bob, again):
         person.close()
+
+
+def test_http_senders_follow_the_lock_and_the_bans_too(app, people):
+    alice = people()
+    alice.register("Alice", room=ROOM)
+    assert alice.emit("room-settings", {"passcode": "open sesame"})["ok"]
+    alice.say("my secret plan")
+    alice.wait("ai-end")
+    client = app.test_client()
+    stranger = {"room": ROOM, "name": "Mallory", "user_id": "", "content": "hi"}
+    refused = client.post("/stream", json=stranger)
+    assert refused.status_code == 403
+    assert refused.get_json()["error"].startswith("This room is locked")
+    with_code = client.post("/stream", json={**stranger, "passcode": "open sesame"})
+    assert with_code.status_code == 200
+    user_id = with_code.headers["X-Threadroom-User-Id"]
+    token = with_code.headers["X-Threadroom-Token"]
+    assert alice.emit("remove", {"user_id": user_id}) == {"ok": True}
+    banned = {**stranger, "user_id": user_id, "token": token, "passcode": "open sesame"}
+    again = client.post("/stream", json=banned)
+    assert again.status_code == 403 and "removed you" in again.get_json()["error"]
+
+
+def test_a_room_opened_over_http_is_its_openers(app, people):
+    opened = app.test_client().post(
+        "/stream", json={"room": ROOM, "name": "Hana", "content": "hello"}
+    )
+    assert opened.status_code == 200
+    bob = join(people, "Bob")
+    owner = bob.wait("welcome")[0]["settings"]["owner"]
+    assert owner == opened.headers["X-Threadroom-User-Id"]
