@@ -46,6 +46,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.live_server import CLEAN_ENV  # noqa: E402
 from tests.live_server import free_port  # noqa: E402
+from tests.live_server import stop_process  # noqa: E402
+from tests.live_server import wait_healthy  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -133,21 +135,6 @@ def worker_of(pid: int) -> Pid:
     return Pid(python_children[0]) if python_children else Pid(pid)
 
 
-def wait_healthy(port: int, timeout: float = 30) -> None:
-    """Wait until Threadroom answers ``/healthz``."""
-    from urllib.request import urlopen
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:  # refused, reset, or the worker still booting
-            time.sleep(0.1)
-    raise RuntimeError(f"/healthz did not answer within {timeout} s")
-
-
 def wait_quiet(pid: int, timeout: float = 120) -> None:
     """Wait until ``pid`` uses under 2 % of a core over a second."""
     deadline = time.monotonic() + timeout
@@ -205,7 +192,8 @@ def run_load(server: str, scenario: Scenario, deflate: bool, args, folder: str) 
     try:
         wait_for_port(port, process)
         if server == "threadroom":  # gunicorn binds before its worker has the app
-            wait_healthy(port)
+            url = f"http://127.0.0.1:{port}"
+            wait_healthy(process, url, 30, "threadroom", lambda: "(see its output)")
         time.sleep(1.0)  # let start-up finish before the baseline
         served_by = worker_of(process.pid)
         rss_before = rss_bytes(served_by.pid)
@@ -231,12 +219,7 @@ def run_load(server: str, scenario: Scenario, deflate: bool, args, folder: str) 
                 load.kill()
             load.wait()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def measure(process, load, scenario: Scenario, rss_before: int) -> dict:
