@@ -75,6 +75,10 @@ class Config:
     # postgresql://user[:password]@host[:port]/db: the engine's store and the room
     # directory on PostgreSQL instead of ENGINE_DB (shared mode's database).
     DATABASE_URL = _str("DATABASE_URL")
+    # redis://host:port/db: shared mode (with DATABASE_URL).  Socket.IO fan-out, the
+    # rooms' state, the turn lease and the rate limits live there; any number of
+    # processes on any hosts then serve the same rooms.
+    REDIS_URL = _str("REDIS_URL")
     ENGINE_API_KEY = _str("ENGINE_API_KEY")
     DEMO_DELAY_MS = _int("DEMO_DELAY_MS", 60)
     RUN_EXPIRY_S = _int("RUN_EXPIRY_S", 600)
@@ -108,11 +112,13 @@ class Config:
     LIMIT_CONNECTIONS = _int("LIMIT_CONNECTIONS", LimitSettings.max_connections)
     LIMIT_ROOM_MEMBERS = _int("LIMIT_ROOM_MEMBERS", LimitSettings.max_room_members)
     LIMIT_ROOM_QUEUE = _int("LIMIT_ROOM_QUEUE", LimitSettings.max_room_queue)
-    LIMIT_STORAGE_URI = _str("LIMIT_STORAGE_URI", LimitSettings.storage_uri)
+    # Blank: REDIS_URL in shared mode (the counters shared by every process), else
+    # this process's memory.
+    LIMIT_STORAGE_URI = _str("LIMIT_STORAGE_URI")
 
     # Socket.IO.
     CORS_ALLOWED_ORIGINS = _list("CORS_ALLOWED_ORIGINS")
-    SOCKETIO_MESSAGE_QUEUE = _str("SOCKETIO_MESSAGE_QUEUE")
+    SOCKETIO_MESSAGE_QUEUE = _str("SOCKETIO_MESSAGE_QUEUE")  # blank: REDIS_URL
     ASYNC_MODE = _str("ASYNC_MODE") or None  # None: Flask-SocketIO picks
 
     # HTTP security headers.
@@ -150,6 +156,18 @@ def check_config(config: Mapping) -> None:
                 f"write it in full, e.g. {name}=http://{value.split('://')[-1]}"
             )
     database_url = config.get("DATABASE_URL") or ""
+    redis_url = config.get("REDIS_URL") or ""
+    if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss"):
+        raise ConfigError(
+            f"REDIS_URL={redis_url!r} must start with redis:// (or rediss:// for"
+            " TLS), e.g. REDIS_URL=redis://127.0.0.1:6379/0"
+        )
+    if redis_url and not database_url:
+        raise ConfigError(
+            "REDIS_URL turns on shared mode, which also needs DATABASE_URL"
+            " (PostgreSQL, e.g. postgresql://user@host:5432/threadroom): several"
+            " processes cannot share one SQLite file"
+        )
     if database_url and not is_postgres_url(database_url):
         raise ConfigError(
             "DATABASE_URL must start with postgresql://, e.g."

@@ -48,7 +48,10 @@ class LimitSettings:
             max_connections=config["LIMIT_CONNECTIONS"],
             max_room_members=config["LIMIT_ROOM_MEMBERS"],
             max_room_queue=config["LIMIT_ROOM_QUEUE"],
-            storage_uri=config["LIMIT_STORAGE_URI"],
+            # Shared mode counts in Redis, so a limit holds across every process.
+            storage_uri=config["LIMIT_STORAGE_URI"]
+            or config.get("REDIS_URL")
+            or "memory://",
         )
 
 

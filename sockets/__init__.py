@@ -55,7 +55,10 @@ def init_sockets(
         cors_allowed_origins=origin_check(app.config["CORS_ALLOWED_ORIGINS"])
         if app.config["CORS_ALLOWED_ORIGINS"]
         else None,
-        message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,
+        # Shared mode: every emit goes through Redis to every process's clients.
+        message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"]
+        or app.config["REDIS_URL"]
+        or None,
         max_http_buffer_size=64 * 1024,
         **frame_options(),  # every malformed frame is answered, not dropped
     )
