@@ -79,6 +79,9 @@ class Config:
     # rooms' state, the turn lease and the rate limits live there; any number of
     # processes on any hosts then serve the same rooms.
     REDIS_URL = _str("REDIS_URL")
+    # Prefixes every Redis key and names the Socket.IO channel, so deployments (or
+    # test runs) can share one Redis server: pub/sub channels ignore the db number.
+    REDIS_PREFIX = _str("REDIS_PREFIX", "threadroom")
     ENGINE_API_KEY = _str("ENGINE_API_KEY")
     DEMO_DELAY_MS = _int("DEMO_DELAY_MS", 60)
     RUN_EXPIRY_S = _int("RUN_EXPIRY_S", 600)

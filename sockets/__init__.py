@@ -59,6 +59,7 @@ def init_sockets(
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"]
         or app.config["REDIS_URL"]
         or None,
+        channel=app.config["REDIS_PREFIX"],
         max_http_buffer_size=64 * 1024,
         **frame_options(),  # every malformed frame is answered, not dropped
     )

@@ -26,6 +26,7 @@ BLANK_SETTINGS = (
     "SOCKETIO_MESSAGE_QUEUE",
     "PUBLIC_URL",
     "LEGACY_STREAM_SENDERS",
+    "REDIS_URL",  # nor their Redis
     "DATABASE_URL",  # a developer's own database must never see a test's writes
 )
 CLEAN_ENV = {
