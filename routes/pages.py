@@ -24,6 +24,9 @@ def index():
         is_demo=info.is_demo,
         max_message_chars=current_app.config["MAX_MESSAGE_CHARS"],
         stream_default=True,
+        # Shared mode runs behind a load balancer: long-polling's requests must all
+        # reach one process (sticky sessions), a WebSocket is one connection.
+        websocket_only=bool(current_app.config["REDIS_URL"]),
     )
 
 

@@ -4,7 +4,7 @@ import { io } from './vendor/socket.io.esm.min.js';
 import { rememberCurrentRoom } from './header.js';
 import { openNicknameDialog, openPasscodePrompt, setNicknameError } from './nickname.js';
 import { applySettings, onRemoved } from './owner.js';
-import { els, state, STORAGE_IDENTITY, writeStorage } from './page.js';
+import { config, els, state, STORAGE_IDENTITY, writeStorage } from './page.js';
 import {
   applyAssistant, onAiEnd, onAiStart, onJoin, onLeave, onQueue, onTool, renderPresence, setMembers, showBusy,
 } from './room.js';
@@ -15,8 +15,14 @@ import { errorText } from './util.js';
 const ACK_TIMEOUT_MS = 15000;
 
 // The socket lives beside the page, wherever the page is served: /socket.io at the root, and
-// /chat/socket.io when a proxy serves the app under /chat/.
-export const socket = io({ autoConnect: false, path: new URL('socket.io', document.baseURI).pathname });
+// /chat/socket.io when a proxy serves the app under /chat/. In shared mode (several processes
+// behind a load balancer) it opens a WebSocket straight away: long-polling's separate requests
+// would each need to reach the process that holds the session (sticky sessions).
+export const socket = io({
+  autoConnect: false,
+  path: new URL('socket.io', document.baseURI).pathname,
+  transports: config.websocket_only ? ['websocket'] : ['polling', 'websocket'],
+});
 
 function setBanner(visible) {
   els.connectionBanner.textContent = state.everConnected ? 'Reconnecting…' : 'Connecting…';

@@ -117,6 +117,7 @@ def test_healthz_and_page(client):
     assert health == {"status": "ok", "backend": "demo", "model": "demo"}
     page = client.get("/").get_data(as_text=True)
     assert "Threadroom demo (offline)" in page
+    assert '"websocket_only": false' in page  # one process: polling, then upgrade
     assert client.get("/nope").get_json() == {
         "error": client.get("/nope").get_json()["error"]
     }
