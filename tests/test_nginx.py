@@ -1,5 +1,6 @@
 """Threadroom behind a real nginx, at the root and under /chat/: the page, its
-static files, /stream and Socket.IO, with the README's configuration."""
+static files, /stream and Socket.IO, with the README's configuration; and shared
+mode's configuration in front of two processes."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ import pytest
 import requests
 import socketio
 
+from tests.cluster import LivePerson
+from tests.conftest import wait_for
 from tests.live_server import LiveServer
 from tests.nginx_support import NGINX
 from tests.nginx_support import SKIP_REASON
 from tests.nginx_support import Nginx
+from tests.nginx_support import readme_server_block
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason=SKIP_REASON)
+pytest_plugins = ["cluster_fixtures"]
 
 PREFIXES = ["", "/chat"]
 
@@ -97,3 +102,101 @@ def test_stream_frames_pass_the_proxy_unbuffered(proxied, prefix):
 @pytest.mark.parametrize("prefix", PREFIXES, ids=["root", "sub-path"])
 def test_metrics_stay_behind_the_proxy(proxied, prefix):
     assert requests.get(f"{proxied.url}{prefix}/metrics", timeout=10).status_code == 404
+
+
+# -- shared mode: two processes behind the README's shared-mode block -----------
+
+
+@pytest.fixture
+def shared_proxy(make_cluster, tmp_path):
+    """Two processes in shared mode behind nginx; yields (cluster, nginx)."""
+    cluster = make_cluster(2, TRUSTED_PROXIES="1")
+    with Nginx(tmp_path / "nginx", *cluster.ports) as nginx:
+        yield cluster, nginx
+
+
+def connections(cluster) -> list[int]:
+    """Return each process's open Socket.IO connections (its own /metrics)."""
+    counts = []
+    for i in range(len(cluster)):
+        text = requests.get(cluster.url(i) + "/metrics", timeout=10).text
+        (line,) = [
+            x for x in text.splitlines() if x.startswith("threadroom_connections ")
+        ]
+        counts.append(int(float(line.split()[1])))
+    return counts
+
+
+def one_person_per_process(cluster, url: str) -> list[LivePerson]:
+    """Open tabs through the balancer until one has landed on each process (seen
+    in the processes' connection counts); return them by process, the others
+    closed."""
+    landed: dict[int, LivePerson] = {}
+    for _ in range(10):
+        before = connections(cluster)
+        person = LivePerson(url)
+        after = connections(cluster)
+        (process,) = [i for i, n in enumerate(after) if n > before[i]]
+        if process in landed:
+            person.close()
+            wait_for(lambda counts=before: connections(cluster) == counts)
+        else:
+            landed[process] = person
+        if len(landed) == len(cluster):
+            return [landed[i] for i in range(len(cluster))]
+    for person in landed.values():
+        person.close()
+    raise AssertionError(f"every tab landed on process {list(landed)}")
+
+
+def talk_and_see_the_reply(ann: LivePerson, bob: LivePerson, room: str) -> None:
+    """Ann and Bob join ``room``; Ann speaks; Bob sees it; both see the reply."""
+    for person, name in ((ann, "Ann"), (bob, "Bob")):
+        assert person.register(name, room)["ok"]
+        person.wait("welcome")
+    assert ann.say("hello across the balancer", "m-lb-1")["ok"]
+    (heard,) = bob.wait("message")
+    assert heard["id"] == "m-lb-1" and heard["name"] == "Ann"
+    for person in (ann, bob):
+        (end,) = person.wait("ai-end")
+        assert end["status"] == "completed"
+        replies = [
+            m for data in person.payloads("message-list") for m in data
+            if m["role"] == "assistant"
+        ]  # fmt: skip
+        assert replies and "Ann" in replies[-1]["content"]
+
+
+def test_the_page_asks_for_websocket_only_in_shared_mode(shared_proxy):
+    _, nginx = shared_proxy
+    page = requests.get(nginx.url + "/", timeout=10).text
+    assert '"websocket_only": true' in page
+
+
+def test_two_people_on_different_processes_talk_through_round_robin(shared_proxy):
+    cluster, nginx = shared_proxy
+    ann, bob = one_person_per_process(cluster, nginx.url)
+    try:
+        talk_and_see_the_reply(ann, bob, "balanced")
+    finally:
+        ann.close()
+        bob.close()
+
+
+def test_long_polling_clients_get_through_with_ip_hash(make_cluster, tmp_path):
+    """The README's alternative for clients that poll first (the original Vue
+    client): ``ip_hash`` keeps each client's requests on one process."""
+    cluster = make_cluster(2, TRUSTED_PROXIES="1")
+    block = readme_server_block(shared=True).replace("# ip_hash;", "ip_hash;", 1)
+    assert "\n    ip_hash;" in block
+    with Nginx(tmp_path / "nginx", *cluster.ports, block=block) as nginx:
+        polling = ["polling", "websocket"]
+        ann, bob = (
+            LivePerson(nginx.url, transports=polling),
+            LivePerson(nginx.url, transports=polling),
+        )
+        try:
+            talk_and_see_the_reply(ann, bob, "sticky")
+        finally:
+            ann.close()
+            bob.close()

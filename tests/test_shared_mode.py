@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import redis
+import requests
 
 from tests.cluster import LivePerson
 
@@ -50,6 +51,12 @@ def turn_seen(person: LivePerson) -> list[tuple[str, object]]:
         events = list(person.events)
     start = next(n for n, (name, _) in enumerate(events) if name == "ai-start")
     return [(name, data) for name, data in events[start:] if name in TURN_EVENTS]
+
+
+def test_the_page_opens_a_websocket_at_once_in_shared_mode(cluster):
+    """Behind a balancer, long-polling's requests could reach another process."""
+    page = requests.get(cluster.url(0) + "/", timeout=10).text
+    assert '"websocket_only": true' in page
 
 
 def test_a_message_on_one_process_reaches_a_person_on_the_other(cluster, open_person):
