@@ -15,7 +15,11 @@ import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
 
 const opts = JSON.parse(process.argv[2]);
-const { url, clients, rooms, rate, seconds } = opts;
+const { clients, rooms, rate, seconds } = opts;
+// Several servers (scripts/bench_scale.py: one per shared-mode process): the k-th
+// member of each room connects to urls[k % urls.length], so every room spans them
+// all and its sender (k = 0) is on the first.
+const urls = opts.urls ?? [opts.url];
 const CONNECT_BATCH = 50; // connections opened at once: a crowd arriving, not a SYN flood
 
 const sockets = [];
@@ -28,7 +32,7 @@ let measuring = false;
 
 function connect(index) {
   const room = `bench${index % rooms}`;
-  const socket = io(url, {
+  const socket = io(urls[Math.floor(index / rooms) % urls.length], {
     transports: ["websocket"],
     reconnection: false,
     forceNew: true,
