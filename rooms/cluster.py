@@ -65,7 +65,11 @@ class Cluster:
         self.spawn = spawn
         self.sleep = sleep
         self.state = RedisState(
-            client, self.keys, self.process, spawn=spawn, sleep=sleep,
+            client,
+            self.keys,
+            self.process,
+            spawn=spawn,
+            sleep=sleep,
             publish=self.publish,
         )
         self.rooms: Rooms | None = None

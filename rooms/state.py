@@ -16,7 +16,6 @@ from collections import OrderedDict
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from dataclasses import field
-from typing import Any
 from typing import Protocol
 
 from rooms.names import lookalike_keys
@@ -166,6 +165,10 @@ class MemorySeen:
             self._ids.popitem(last=False)
 
 
+class MemoryIds(set):
+    """Ids of the assistant's replies in a room (``update`` takes a list)."""
+
+
 class MemoryRedo:
     """A reply someone asked to write again: (who asked, the reply's messages)."""
 
@@ -271,6 +274,71 @@ class BusyRecord:
         return BusyInfo(turn=self.number, replying_to=self.replying_to, partial=partial)
 
 
+class PendingQueue(Protocol):
+    """The messages waiting for a room's next turn (``MemoryQueue``,
+    ``shared.RedisQueue``)."""
+
+    def append(self, pending: Pending) -> None: ...
+    def take_all(self) -> list[Pending]: ...
+    def put_back(self, batch: list[Pending]) -> None: ...
+    def ids(self) -> list[str]: ...
+    def from_user(self, user_id: str) -> int: ...
+    def __len__(self) -> int: ...
+
+
+class UnsavedMessages(Protocol):
+    """Messages accepted, not in the thread yet (``MemoryUnsaved``,
+    ``RedisUnsaved``)."""
+
+    def add(self, message: ChatMessage) -> None: ...
+    def discard(self, ids: set[str]) -> None: ...
+    def all(self) -> list[ChatMessage]: ...
+
+
+class SeenIds(Protocol):
+    """Message ids a room accepted lately (``MemorySeen``, ``RedisSeen``)."""
+
+    def __contains__(self, message_id: object) -> bool: ...
+    def add(self, message_id: str) -> None: ...
+
+
+class ReplyIds(Protocol):
+    """Ids of the assistant's replies in a room (a set, or ``RedisIds``)."""
+
+    def __contains__(self, message_id: object) -> bool: ...
+    def add(self, message_id: str) -> None: ...
+    def update(self, ids: list[str]) -> None: ...
+
+
+class RedoSlot(Protocol):
+    """A Regenerate asked for (``MemoryRedo``, ``RedisRedo``)."""
+
+    def put(self, member: Member, reply: list[ChatMessage]) -> None: ...
+    def take(self) -> tuple[Member, list[ChatMessage]] | None: ...
+    def __bool__(self) -> bool: ...
+
+
+class TurnLease(Protocol):
+    """Who runs a room's turns (``MemoryLease``, ``RedisLease``)."""
+
+    def claim(self) -> bool: ...
+    def release(self) -> None: ...
+    def held(self) -> bool: ...
+    def held_here(self) -> bool: ...
+
+
+class BusyTurn(Protocol):
+    """A room's turn in progress as everyone sees it (``MemoryBusy``,
+    ``RedisBusy``)."""
+
+    def next_number(self) -> int: ...
+    def start(self, turn: Turn, sink_ids: list[str]) -> None: ...
+    def run(self, run_id: str) -> None: ...
+    def delta(self, message_id: str, text: str) -> None: ...
+    def end(self) -> None: ...
+    def read(self) -> BusyRecord | None: ...
+
+
 @dataclass
 class Room:
     """The live state of one room.
@@ -287,18 +355,18 @@ class Room:
     members: MutableMapping[str, Member] = field(default_factory=dict)  # by sid
     # People who talk over HTTP only (POST /stream): user id -> name in this room.
     http_people: MutableMapping[str, str] = field(default_factory=dict)
-    pending: Any = field(default_factory=MemoryQueue)  # a MemoryQueue's methods
+    pending: PendingQueue = field(default_factory=MemoryQueue)
     # Accepted, not in the thread yet.
-    unsaved: Any = field(default_factory=MemoryUnsaved)
+    unsaved: UnsavedMessages = field(default_factory=MemoryUnsaved)
     turn: Turn | None = None  # the turn this process runs for the room
-    busy: Any = field(default_factory=MemoryBusy)  # the turn, as everyone sees it
-    lease: Any = field(default_factory=MemoryLease)
+    busy: BusyTurn = field(default_factory=MemoryBusy)  # the turn, as everyone sees it
+    lease: TurnLease = field(default_factory=MemoryLease)
     settings: RoomSettings | None = None  # the owner's choices, once read
-    redo: Any = field(default_factory=MemoryRedo)  # a Regenerate asked
-    assistant_ids: Any = field(default_factory=set)  # replies seen here
+    redo: RedoSlot = field(default_factory=MemoryRedo)  # a Regenerate asked
+    assistant_ids: ReplyIds = field(default_factory=MemoryIds)  # replies seen here
     typing_since: dict[str, float] = field(default_factory=dict)  # user id -> time
     generation: int = 0  # bumps on every join, so a pending expiry can see it is stale
-    seen_ids: Any = field(default_factory=MemorySeen)
+    seen_ids: SeenIds = field(default_factory=MemorySeen)
     # Threads of the async mode (green under eventlet/gevent monkey-patching).
     lock: threading.RLock = field(default_factory=threading.RLock)
 
