@@ -76,7 +76,10 @@ class Cluster:
         self._running = False
 
     def start(self, rooms: Rooms) -> None:
-        """Beat, sweep and listen, in background tasks, for ``rooms``."""
+        """Beat, sweep and listen, in background tasks, for ``rooms``.
+
+        Raises ``redis.RedisError`` when Redis does not answer: a process that
+        cannot reach the shared state must not pretend to serve."""
         self.rooms = rooms
         self._running = True
         self.beat()  # alive before the first connection registers

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
+import redis
 from flask import Flask
 from flask_socketio import SocketIO
 
+from config import ConfigError
 from ops.setup import observe_turns
 from rooms.cluster import Cluster
 from rooms.cluster import connect
@@ -104,7 +107,15 @@ def init_sockets(
         peers=cluster,
     )
     if cluster:
-        cluster.start(rooms)
+        try:
+            cluster.start(rooms)
+        except redis.RedisError as exc:
+            where = urlsplit(app.config["REDIS_URL"]).netloc.rpartition("@")[2]
+            raise ConfigError(
+                f"Cannot reach Redis at {where} (REDIS_URL): {str(exc).rstrip('.')}."
+                " Start Redis, or"
+                " unset REDIS_URL to run a single process."
+            ) from exc
     app.extensions[EXTENSION] = rooms
     socketio.on_namespace(ChatNamespace(rooms, app.config["MAX_MESSAGE_CHARS"]))
     return socketio
