@@ -110,6 +110,12 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["ENGINE_DB"] = os.path.join(app.instance_path, "threadroom.sqlite3")
     if not app.config["SECRET_KEY"]:
+        if app.config["REDIS_URL"]:  # a token signed by one process is read by all
+            raise ConfigError(
+                "Shared mode (REDIS_URL) needs SECRET_KEY, the same on every"
+                " process, e.g. SECRET_KEY=$(python3 -c 'import secrets;"
+                " print(secrets.token_hex(32))')"
+            )
         app.config["SECRET_KEY"] = instance_secret(app.instance_path)
     if not app.config["ASYNC_MODE"]:
         app.config["ASYNC_MODE"] = patched_async_mode()
@@ -119,7 +125,9 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     init_sockets(app, blocking_offload)
     init_assistant(app, assistant)
     # After the engine took its file lock: never mend another live process's rooms.
-    get_rooms(app).record.recover()
+    # In shared mode the process taking over a room's lapsed lease does it.
+    if not app.config["REDIS_URL"]:
+        get_rooms(app).record.recover()
     init_routes(app)
     init_ops(app, get_rooms(app), get_socketio(app).server)
     init_security(app)  # it wraps Socket.IO and the /v1 mount as well

@@ -20,6 +20,7 @@ from openai.types.beta.threads import Message
 
 from assistant import presentation
 from assistant.gateway import ThreadGateway
+from assistant.statuses import TERMINAL_RUN_STATUSES
 from assistant.tools import ToolRegistry
 from assistant.turns import PollTurn
 from assistant.turns import StreamTurn
@@ -144,6 +145,11 @@ class AssistantService:
     def cancel(self, thread_id: str, run_id: str) -> bool:
         """Ask the backend to cancel a run; False when it had already ended."""
         return self.gateway.cancel_run(thread_id, run_id)
+
+    def run_ended(self, thread_id: str, run_id: str) -> bool:
+        """Tell whether a run has reached a terminal status."""
+        run = self.gateway.retrieve_run(thread_id, run_id)
+        return run.status in TERMINAL_RUN_STATUSES
 
     def _turn_setup(self) -> TurnSetup:
         """Gather what a turn needs, as this service is configured right now."""

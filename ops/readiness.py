@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx2
+import redis
 from flask import Flask
 
 from assistant.engine.providers.openai_chat import DEFAULT_MODEL
@@ -91,6 +92,27 @@ def store_check(read: Callable[[], object]) -> Callable[[], Check]:
         except Exception as exc:  # locked, unreadable, closed: all mean not ready
             return Check("store", f"the conversation store did not answer ({exc}).")
         return Check("store")
+
+    return check
+
+
+def redis_check(url: str, timeout_s: float) -> Callable[[], Check]:
+    """Check that shared mode's Redis answers (rooms, queues and fan-out live
+    there: without it this process can serve nobody)."""
+
+    def check() -> Check:
+        client = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            where = urlsplit(url).netloc.rpartition("@")[2]  # never the password
+            return Check("redis", f"Redis at {where} did not answer ({exc}). Check"
+                         " REDIS_URL.")  # fmt: skip
+        finally:
+            client.close()
+        return Check("redis")
 
     return check
 
@@ -217,6 +239,8 @@ def init_readiness(app: Flask, store_read: Callable[[], object] | None) -> Readi
     checks = []
     if store_read is not None:
         checks.append(store_check(store_read))
+    if config["REDIS_URL"]:
+        checks.append(redis_check(config["REDIS_URL"], config["READYZ_TIMEOUT_S"]))
     if config["ASSISTANTS_BASE_URL"]:
         checks.append(remote_check(config))
     elif config["OPENAI_API_KEY"] or config["MODEL_BASE_URL"]:

@@ -35,6 +35,7 @@ class LimitSettings:
     max_room_members: int = 200
     max_room_queue: int = 50
     storage_uri: str = "memory://"
+    key_prefix: str = "threadroom"  # Redis storage: keys under <prefix>:limits
 
     @classmethod
     def from_config(cls, config: Mapping) -> LimitSettings:
@@ -52,6 +53,7 @@ class LimitSettings:
             storage_uri=config["LIMIT_STORAGE_URI"]
             or config.get("REDIS_URL")
             or "memory://",
+            key_prefix=config.get("REDIS_PREFIX") or "threadroom",
         )
 
 
@@ -60,9 +62,11 @@ class Limits:
 
     def __init__(self, settings: LimitSettings | None = None) -> None:
         self.settings = settings or LimitSettings()
-        self._limiter = MovingWindowRateLimiter(
-            storage_from_string(self.settings.storage_uri)
-        )
+        uri = self.settings.storage_uri
+        options = {}
+        if uri.startswith(("redis://", "rediss://")):  # deployments may share Redis
+            options["key_prefix"] = f"{self.settings.key_prefix}:limits"
+        self._limiter = MovingWindowRateLimiter(storage_from_string(uri, **options))
         self._message_rate = _parse(self.settings.message_rate)
         self._registration_rate = _parse(self.settings.registration_rate)
         self._new_room_rate = _parse(self.settings.new_room_rate)

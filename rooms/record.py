@@ -15,7 +15,10 @@ from rooms.messages import system_message
 from rooms.owner import RoomOwner
 from rooms.protocol import ChatMessage
 from rooms.protocol import Emitter
+from rooms.protocol import TurnEnd
+from rooms.state import BusyRecord
 from rooms.state import Room
+from rooms.turns import INTERRUPTED_BY_PROCESS
 from rooms.turns import INTERRUPTED_BY_RESTART
 
 log = logging.getLogger(__name__)
@@ -45,18 +48,20 @@ class RoomRecord:
         never in neither.
         """
         with room.lock:
-            unsaved = list(room.unsaved)
+            unsaved = room.unsaved.all()
             thread_id = room.thread_id
         if not thread_id:
             return unsaved
         saved = cast(list[ChatMessage], self._get_assistant().history(thread_id))
         notes = self.directory.notes(thread_id)
         name = self.owner.assistant_name(room)
+        replies = []
         for message in saved:
             message.update(notes.get(message["id"], {}))
             if message["role"] == "assistant":
                 message["name"] = name
-                room.assistant_ids.add(message["id"])
+                replies.append(message["id"])
+        room.assistant_ids.update(replies)
         known = {m["id"] for m in saved}
         messages = saved + [m for m in unsaved if m["id"] not in known]
         return with_lines(messages, self.directory.lines(thread_id))
@@ -74,16 +79,44 @@ class RoomRecord:
     def recover(self) -> None:
         """Tell each room whose reply a previous life of this server cut short
         (killed mid-turn): a line in its record, and its visible replies marked
-        interrupted.  Run once, at start."""
+        interrupted.  Run once, at start, in single mode (in shared mode the
+        process taking over a room's lease does it for that room: see
+        ``interrupted``)."""
         for room_name, thread_id, turn in self.directory.open_turns():
             line = system_message(INTERRUPTED_BY_RESTART, "error")
-            seen = turn.get("messages") or [turn.get("after")]  # the reply, if shown
-            self.directory.add_line(thread_id, line, seen[-1])
-            for message_id in turn.get("messages", ()):
-                note = {"status": "interrupted"}
-                self.directory.add_note(thread_id, message_id, note)
-            self.directory.close_turn(room_name)
+            self._close_interrupted(room_name, thread_id, turn, line)
             log.warning("room %s: a reply was interrupted by a restart", room_name)
+
+    def interrupted(self, room: Room, busy: BusyRecord) -> None:
+        """End, on every screen and in the record, a turn whose process died
+        mid-reply (shared mode): its /stream callers get an error, the room a line
+        and ``ai-end``, and the reply people saw stays, marked interrupted."""
+        line = system_message(INTERRUPTED_BY_PROCESS, "error")
+        for sink in busy.sinks:
+            sink.put("error", {"error": INTERRUPTED_BY_PROCESS})
+            sink.close()
+        self.emitter.message(room.name, line)
+        self.emitter.ai_end(room.name, TurnEnd(turn=busy.number, status="interrupted"))
+        for room_name, thread_id, turn in self.directory.open_turns():
+            if room_name == room.name:
+                self._close_interrupted(room_name, thread_id, turn, line)
+        log.warning(
+            "room %s: turn %s was interrupted: its process stopped",
+            room.name,
+            busy.number,
+        )
+
+    def _close_interrupted(
+        self, room_name: str, thread_id: str, turn: dict, line: ChatMessage
+    ) -> None:
+        """Keep ``line`` after what people saw of an interrupted turn, mark its
+        reply interrupted, and close the turn in the record."""
+        seen = turn.get("messages") or [turn.get("after")]  # the reply, if shown
+        self.directory.add_line(thread_id, line, seen[-1])
+        for message_id in turn.get("messages", ()):
+            note = {"status": "interrupted"}
+            self.directory.add_note(thread_id, message_id, note)
+        self.directory.close_turn(room_name)
 
 
 def with_lines(

@@ -9,12 +9,15 @@ people are is ``Identities``' job (identity.py), what owners may do
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
+from typing import Protocol
 
 from assistant.errors import AssistantError
 from assistant.service import AssistantService
@@ -26,11 +29,9 @@ from rooms.limits import Limits
 from rooms.messages import user_message
 from rooms.owner import RoomOwner
 from rooms.protocol import Ack
-from rooms.protocol import BusyInfo
 from rooms.protocol import ChatMessage
 from rooms.protocol import Emitter
 from rooms.protocol import MessageFields
-from rooms.protocol import PartialText
 from rooms.protocol import RegisterFields
 from rooms.protocol import TypingInfo
 from rooms.protocol import Welcome
@@ -41,19 +42,22 @@ from rooms.state import Pending
 from rooms.state import Room
 from rooms.state import RoomState
 from rooms.state import StreamSink
-from rooms.state import Turn
 from rooms.worker import TurnWorker
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "threadroom.rooms"  # where an app keeps its Rooms (app.extensions)
 
+NOT_ANSWERING = "The assistant is not answering right now."
 STOP_REFUSED = (
     "In this room only its owner and the people being answered can stop a reply."
 )
 EXPORT_REFUSED = "Only people in this room can export its conversation."
 REGENERATE_BUSY = "Wait until the assistant has answered the waiting messages."
 TYPING_REPEAT_S = 3.0
+# The longest a take-over waits for the dead process's run to be closed (the
+# engine's heartbeat lapse is 15 s).
+TAKE_OVER_WAIT_S = 30.0
 
 
 class Rooms:
@@ -74,6 +78,7 @@ class Rooms:
         state: RoomState | None = None,
         ban_s: int = 600,
         legacy_stream_senders: bool = False,
+        peers: Peers | None = None,
     ) -> None:
         self._get_assistant = get_assistant
         self.directory = directory
@@ -97,6 +102,7 @@ class Rooms:
             ban_s=ban_s,
         )
         self.record = RoomRecord(get_assistant, directory, emitter, self.owner)
+        self.peers: Peers = peers or NoPeers()
         self.worker = TurnWorker(
             get_assistant,
             directory,
@@ -137,7 +143,7 @@ class Rooms:
     def idle(self) -> bool:
         """Tell whether no room has a turn running or waiting (a clean point to
         stop at)."""
-        return not any(room.worker_running for room in self.state.all())
+        return not any(room.lease.held_here() for room in self.state.all())
 
     def existing_room(self, name: str) -> Room | None:
         """Return the room called ``name`` if it exists (without creating it)."""
@@ -217,7 +223,7 @@ class Rooms:
     def ensure_thread(self, room: Room) -> str:
         """Give the room its thread: the saved one if it still exists, else a new
         one.  Simultaneous first registrations wait on the room lock: one thread."""
-        with room.lock:
+        with room.lock, self.peers.thread_guard(room.name):
             if room.thread_id is None:
                 saved = self.directory.get(room.name)
                 if saved and self.assistant.thread_exists(saved):
@@ -229,11 +235,8 @@ class Rooms:
 
     def welcome(self, room: Room, member: Member) -> Welcome:
         """Build the ``welcome`` payload for a member who just registered."""
-        turn = room.turn
-        busy = None
-        if turn is not None:
-            partial = [PartialText(id=i, text=t) for i, t in turn.partial.items()]
-            busy = BusyInfo(**turn.public(), partial=partial)
+        record = room.busy.read()  # the turn in progress, on any process
+        busy = record.public() if record is not None else None
         assistant = {**self.assistant.info.public()}
         assistant["name"] = self.owner.assistant_name(room)
         return Welcome(
@@ -272,13 +275,14 @@ class Rooms:
             room.remember(message["id"])
             if not member.sid:  # an HTTP sender: now a person of this room
                 room.http_people[member.user_id] = member.name
-            queued = room.worker_running
-            room.unsaved.append(message)
+            room.unsaved.add(message)
+            if sink is not None:  # from whichever process answers it
+                self.peers.relay(message["id"], sink)
             skip = member.sid if legacy and member.sid else None
             room.pending.append(Pending(message, sink=sink, reply_skip_sid=skip))
-            waiting = [p.message["id"] for p in room.pending]
-            start_worker = not room.worker_running
-            room.worker_running = True
+            start_worker = room.lease.claim()
+            queued = not start_worker  # a worker is busy: this waits for it
+            waiting = room.pending.ids() if queued else []
         self.emitter.message(room.name, message, skip_sid=member.sid or None)
         if queued:
             self.emitter.queue(room.name, waiting)
@@ -310,9 +314,15 @@ class Rooms:
         """Cancel the reply being written in ``member``'s room."""
         room = self.room(member.room)
         turn = room.turn
-        if turn is None:
-            return {"ok": False, "error": "The assistant is not answering right now."}
-        if not self._may_stop(room, turn, member):
+        if turn is None:  # or another process runs it
+            busy = room.busy.read()
+            if busy is None:
+                return {"ok": False, "error": NOT_ANSWERING}
+            if not self._may_stop(room, busy.askers, member):
+                return {"ok": False, "error": STOP_REFUSED}
+            self.peers.stop_turn(room, member)  # the worker's process stops it
+            return {"ok": True}
+        if not self._may_stop(room, turn.askers, member):
             return {"ok": False, "error": STOP_REFUSED}
         if turn.stopped_by is None:
             turn.stopped_by = member
@@ -330,18 +340,21 @@ class Rooms:
             return {"ok": False, "error": error}
         return {"ok": True}
 
-    def _may_stop(self, room: Room, turn: Turn, member: Member) -> bool:
-        """Tell whether the room's stop setting lets ``member`` stop ``turn``."""
+    def _may_stop(self, room: Room, askers: list[str], member: Member) -> bool:
+        """Tell whether the room's stop setting lets ``member`` stop the turn that
+        answers ``askers``."""
         settings = self.owner.settings(room)
         if settings.stop_policy == "anyone":
             return True
-        return member.user_id == settings.owner or member.user_id in turn.askers
+        return member.user_id == settings.owner or member.user_id in askers
 
     # -- what the owner and the members do besides talking -------------------
 
     def change_settings(self, member: Member, data: object) -> Ack:
         """Apply the owner's changes to the room's settings."""
-        info = self.owner.change(self.room(member.room), member, data)
+        room = self.room(member.room)
+        info = self.owner.change(room, member, data)
+        self.peers.settings_changed(room)
         return {"ok": True, "settings": info}
 
     def remove(self, member: Member, user_id: object) -> list[str]:
@@ -399,17 +412,51 @@ class Rooms:
         room = self.room(member.room)
         reply = _latest_reply(self.record.history(room))
         with room.lock:
-            busy = room.worker_running or room.pending or room.redo is not None
+            busy = room.lease.held() or room.pending or room.redo
             if busy:
                 return {"ok": False, "error": REGENERATE_BUSY}
             if not reply:
                 return {"ok": False, "error": "There is no reply to write again yet."}
-            room.redo = (member, reply)
-            room.worker_running = True
-        self.worker.start(room)
+            room.redo.put(member, reply)
+            start_worker = room.lease.claim()  # else the worker takes it next
+        if start_worker:
+            self.worker.start(room)
         return {"ok": True}
 
+    def take_over(self, room: Room) -> None:
+        """Run the turns of a room whose worker's process died (shared mode; the
+        caller claimed ``room.lease``): end its interrupted turn on every screen,
+        then answer what waits."""
+        try:
+            busy = room.busy.read()
+            if busy is not None:
+                self.ensure_thread(room)
+                self.record.interrupted(room, busy)
+                room.busy.end()
+                if busy.run_id:
+                    self._wait_run_closed(room, busy.run_id)
+        except Exception:
+            log.exception("could not end the interrupted turn of room %s", room.name)
+        self.worker.work(room)
+
+    def _wait_run_closed(self, room: Room, run_id: str) -> None:
+        """Wait until the dead process's run no longer blocks the thread: the
+        engine closes a run once its owner's heartbeat lapses (a remote
+        Assistants server, once the run expires)."""
+        deadline = time.monotonic() + TAKE_OVER_WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                if self.assistant.run_ended(room.thread(), run_id):
+                    return
+            except AssistantError:
+                return  # the run is gone; a turn finds out for itself
+            self.sleep(1.0)
+
     # -- expiry --------------------------------------------------------------
+
+    def schedule_expiry(self, room: Room) -> None:
+        """Delete the room's thread once it has been empty for the TTL."""
+        self._schedule_expiry(room, room.generation)
 
     def _schedule_expiry(self, room: Room, generation: int) -> None:
         """Delete the room's thread once it has been empty for the TTL."""
@@ -421,17 +468,65 @@ class Rooms:
         if self.empty_room_ttl_s:
             self.sleep(self.empty_room_ttl_s)
         with room.lock:
-            if room.members or room.generation != generation or room.worker_running:
-                return  # someone joined, or the last turn will reschedule this
-            thread_id, room.thread_id = room.thread_id, None
-            self.directory.forget(room.name, thread_id)
-            self.state.close(room)
+            if room.members or room.generation != generation:
+                return  # someone joined
+            if not room.lease.claim():
+                return  # a turn runs: its worker reschedules this when done
+            try:
+                if room.pending or room.redo:
+                    return
+                thread_id, room.thread_id = room.thread_id, None
+                self.directory.forget(room.name, thread_id)
+                self.state.close(room)
+                self.peers.forgot(room)
+            finally:
+                room.lease.release()
         if thread_id:
             log.info("room %s was empty; deleting its thread", room.name)
             try:
                 self.assistant.delete_thread(thread_id)
             except AssistantError:
                 log.exception("could not delete the thread of room %s", room.name)
+
+
+class Peers(Protocol):
+    """The other processes serving the same rooms (shared mode), as ``Rooms``
+    needs them: ``NoPeers`` in single mode, ``rooms.cluster.Cluster`` in shared."""
+
+    def stop_turn(self, room: Room, member: Member) -> None:
+        """Ask the process running ``room``'s turn to stop it for ``member``."""
+
+    def settings_changed(self, room: Room) -> None:
+        """Tell the others to read ``room``'s settings again."""
+
+    def forgot(self, room: Room) -> None:
+        """An empty room expired: drop what is shared of it."""
+
+    def thread_guard(self, name: str) -> AbstractContextManager:
+        """Hold while giving room ``name`` its thread (one thread per room)."""
+
+    def relay(self, message_id: str, sink: StreamSink) -> None:
+        """Feed a /stream ``sink`` with the reply to ``message_id``."""
+
+
+class NoPeers:
+    """Single mode: this process is alone with its rooms."""
+
+    def stop_turn(self, room: Room, member: Member) -> None:
+        """Nothing to ask: a turn of this process is stopped in place."""
+
+    def settings_changed(self, room: Room) -> None:
+        """Nobody else caches the settings."""
+
+    def forgot(self, room: Room) -> None:
+        """Nothing is shared."""
+
+    def thread_guard(self, name: str) -> AbstractContextManager:
+        """The room lock is enough in one process."""
+        return contextlib.nullcontext()
+
+    def relay(self, message_id: str, sink: StreamSink) -> None:
+        """The queued item holds the sink itself."""
 
 
 def get_rooms(app: Any) -> Rooms:

@@ -9,15 +9,19 @@ behind the same methods.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from collections import OrderedDict
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Protocol
 
 from rooms.names import lookalike_keys
+from rooms.protocol import BusyInfo
 from rooms.protocol import ChatMessage
+from rooms.protocol import PartialText
 from rooms.protocol import PersonInfo
 from rooms.protocol import TurnInfo
 from rooms.settings import RoomSettings
@@ -62,12 +66,23 @@ class StreamSink:
         return self._items.get(timeout=timeout)
 
 
+class Sink(Protocol):
+    """Where a /stream caller's reply goes: a ``StreamSink`` of this process, or
+    (shared mode) a relay to the process holding the request."""
+
+    def put(self, kind: str, data: dict) -> None:
+        """Add a frame (``delta``, ``tool``, ``error``)."""
+
+    def close(self) -> None:
+        """Mark the end of the reply."""
+
+
 @dataclass
 class Pending:
     """A user message accepted and waiting for the assistant's next turn."""
 
     message: ChatMessage
-    sink: StreamSink | None = None  # the sender reads the reply over /stream
+    sink: Sink | None = None  # the sender reads the reply over /stream
     # A legacy /stream sender's own socket: it reads the reply from the stream, so
     # the room's copy of the reply skips it (else it would show the reply twice).
     reply_skip_sid: str | None = None
@@ -92,27 +107,266 @@ class Turn:
         return TurnInfo(turn=self.number, replying_to=self.replying_to)
 
 
+class MemoryQueue(list):
+    """The messages waiting for the room's next turn, in this process (single
+    mode).  ``shared.RedisQueue`` has the same methods."""
+
+    def take_all(self) -> list[Pending]:
+        """Remove and return everything waiting, oldest first."""
+        batch = list(self)
+        self.clear()
+        return batch
+
+    def put_back(self, batch: list[Pending]) -> None:
+        """Put a batch that could not be answered yet back first in line."""
+        self[:0] = batch
+
+    def ids(self) -> list[str]:
+        """Return the ids of the waiting messages, oldest first."""
+        return [p.message["id"] for p in self]
+
+    def from_user(self, user_id: str) -> int:
+        """Count the waiting messages of ``user_id``."""
+        return sum(1 for p in self if p.message["user_id"] == user_id)
+
+
+class MemoryUnsaved:
+    """Messages accepted but not in the thread yet, oldest first."""
+
+    def __init__(self) -> None:
+        self._messages: list[ChatMessage] = []
+
+    def add(self, message: ChatMessage) -> None:
+        """Add an accepted message."""
+        self._messages.append(message)
+
+    def discard(self, ids: set[str]) -> None:
+        """Forget the messages with these ids (now in the thread, or dropped)."""
+        self._messages = [m for m in self._messages if m["id"] not in ids]
+
+    def all(self) -> list[ChatMessage]:
+        """Return them, oldest first."""
+        return list(self._messages)
+
+
+class MemorySeen:
+    """The message ids a room accepted lately, so a resend is not stored twice."""
+
+    def __init__(self) -> None:
+        self._ids: OrderedDict[str, bool] = OrderedDict()
+
+    def __contains__(self, message_id: object) -> bool:
+        return message_id in self._ids
+
+    def add(self, message_id: str) -> None:
+        """Remember ``message_id``; the oldest are forgotten past a bound."""
+        self._ids[message_id] = True
+        if len(self._ids) > SEEN_IDS_KEPT:
+            self._ids.popitem(last=False)
+
+
+class MemoryIds(set):
+    """Ids of the assistant's replies in a room (``update`` takes a list)."""
+
+
+class MemoryRedo:
+    """A reply someone asked to write again: (who asked, the reply's messages)."""
+
+    def __init__(self) -> None:
+        self._redo: tuple[Member, list[ChatMessage]] | None = None
+
+    def put(self, member: Member, reply: list[ChatMessage]) -> None:
+        """Ask for ``reply`` to be written again."""
+        self._redo = (member, reply)
+
+    def take(self) -> tuple[Member, list[ChatMessage]] | None:
+        """Return and clear what was asked, if anything."""
+        redo, self._redo = self._redo, None
+        return redo
+
+    def __bool__(self) -> bool:
+        return self._redo is not None
+
+
+class MemoryLease:
+    """Who runs the room's turns: one worker task in this process (single mode).
+    ``shared.RedisLease`` is the cluster-wide one."""
+
+    def __init__(self) -> None:
+        self._held = False
+
+    def claim(self) -> bool:
+        """Become the room's worker; False if one is running already."""
+        if self._held:
+            return False
+        self._held = True
+        return True
+
+    def release(self) -> None:
+        """Stop being the room's worker."""
+        self._held = False
+
+    def held(self) -> bool:
+        """Tell whether any worker runs the room's turns."""
+        return self._held
+
+    def held_here(self) -> bool:
+        """Tell whether this process runs the room's turns."""
+        return self._held
+
+
+_turn_numbers = itertools.count(1)
+
+
+class MemoryBusy:
+    """The turn in progress as others see it: for a late joiner's ``welcome`` and
+    for Stop.  In one process that is the ``Turn`` itself."""
+
+    def __init__(self) -> None:
+        self._turn: Turn | None = None
+
+    def next_number(self) -> int:
+        """Return the number of the next turn."""
+        return next(_turn_numbers)
+
+    def start(self, turn: Turn, sink_ids: list[str]) -> None:
+        """Show ``turn`` as the one in progress."""
+        self._turn = turn
+
+    def run(self, run_id: str) -> None:
+        """Note the turn's run (the Turn holds it already)."""
+
+    def delta(self, message_id: str, text: str) -> None:
+        """Note a fragment of the reply (the Turn holds it already)."""
+
+    def end(self) -> None:
+        """The turn is over."""
+        self._turn = None
+
+    def read(self) -> BusyRecord | None:
+        """Return the turn in progress, if any."""
+        turn = self._turn
+        if turn is None:
+            return None
+        return BusyRecord(
+            number=turn.number,
+            replying_to=list(turn.replying_to),
+            askers=list(turn.askers),
+            partial=dict(turn.partial),
+        )
+
+
+@dataclass
+class BusyRecord:
+    """What every process knows of a room's turn in progress."""
+
+    number: int
+    replying_to: list[str]
+    askers: list[str]
+    partial: dict[str, str]  # message id -> text so far
+    run_id: str | None = None
+    # The /stream callers of a turn another process ran (to end them if it died).
+    sinks: list = field(default_factory=list)
+
+    def public(self) -> BusyInfo:
+        """Describe the turn for a late joiner's ``welcome``."""
+        partial = [PartialText(id=i, text=t) for i, t in self.partial.items()]
+        return BusyInfo(turn=self.number, replying_to=self.replying_to, partial=partial)
+
+
+class PendingQueue(Protocol):
+    """The messages waiting for a room's next turn (``MemoryQueue``,
+    ``shared.RedisQueue``)."""
+
+    def append(self, pending: Pending) -> None: ...
+    def take_all(self) -> list[Pending]: ...
+    def put_back(self, batch: list[Pending]) -> None: ...
+    def ids(self) -> list[str]: ...
+    def from_user(self, user_id: str) -> int: ...
+    def __len__(self) -> int: ...
+
+
+class UnsavedMessages(Protocol):
+    """Messages accepted, not in the thread yet (``MemoryUnsaved``,
+    ``RedisUnsaved``)."""
+
+    def add(self, message: ChatMessage) -> None: ...
+    def discard(self, ids: set[str]) -> None: ...
+    def all(self) -> list[ChatMessage]: ...
+
+
+class SeenIds(Protocol):
+    """Message ids a room accepted lately (``MemorySeen``, ``RedisSeen``)."""
+
+    def __contains__(self, message_id: object) -> bool: ...
+    def add(self, message_id: str) -> None: ...
+
+
+class ReplyIds(Protocol):
+    """Ids of the assistant's replies in a room (a set, or ``RedisIds``)."""
+
+    def __contains__(self, message_id: object) -> bool: ...
+    def add(self, message_id: str) -> None: ...
+    def update(self, ids: list[str]) -> None: ...
+
+
+class RedoSlot(Protocol):
+    """A Regenerate asked for (``MemoryRedo``, ``RedisRedo``)."""
+
+    def put(self, member: Member, reply: list[ChatMessage]) -> None: ...
+    def take(self) -> tuple[Member, list[ChatMessage]] | None: ...
+    def __bool__(self) -> bool: ...
+
+
+class TurnLease(Protocol):
+    """Who runs a room's turns (``MemoryLease``, ``RedisLease``)."""
+
+    def claim(self) -> bool: ...
+    def release(self) -> None: ...
+    def held(self) -> bool: ...
+    def held_here(self) -> bool: ...
+
+
+class BusyTurn(Protocol):
+    """A room's turn in progress as everyone sees it (``MemoryBusy``,
+    ``RedisBusy``)."""
+
+    def next_number(self) -> int: ...
+    def start(self, turn: Turn, sink_ids: list[str]) -> None: ...
+    def run(self, run_id: str) -> None: ...
+    def delta(self, message_id: str, text: str) -> None: ...
+    def end(self) -> None: ...
+    def read(self) -> BusyRecord | None: ...
+
+
 @dataclass
 class Room:
-    """The live state of one room."""
+    """The live state of one room.
+
+    The parts every process serving the room must agree on (members, the queue,
+    the busy turn, the worker lease…) are objects with one interface and two
+    implementations: the ``Memory*`` ones here (single mode) and the Redis ones of
+    ``rooms.shared`` (shared mode).  The rest (the lock, the Turn a worker runs,
+    cached settings) is this process's own.
+    """
 
     name: str
     thread_id: str | None = None
-    members: dict[str, Member] = field(default_factory=dict)  # by sid
+    members: MutableMapping[str, Member] = field(default_factory=dict)  # by sid
     # People who talk over HTTP only (POST /stream): user id -> name in this room.
-    http_people: dict[str, str] = field(default_factory=dict)
-    pending: list[Pending] = field(default_factory=list)
+    http_people: MutableMapping[str, str] = field(default_factory=dict)
+    pending: PendingQueue = field(default_factory=MemoryQueue)
     # Accepted, not in the thread yet.
-    unsaved: list[ChatMessage] = field(default_factory=list)
-    turn: Turn | None = None  # the turn in progress
+    unsaved: UnsavedMessages = field(default_factory=MemoryUnsaved)
+    turn: Turn | None = None  # the turn this process runs for the room
+    busy: BusyTurn = field(default_factory=MemoryBusy)  # the turn, as everyone sees it
+    lease: TurnLease = field(default_factory=MemoryLease)
     settings: RoomSettings | None = None  # the owner's choices, once read
-    # A reply someone asked to write again: (who asked, the reply's messages).
-    redo: tuple[Member, list[ChatMessage]] | None = None
-    assistant_ids: set[str] = field(default_factory=set)  # replies seen here
+    redo: RedoSlot = field(default_factory=MemoryRedo)  # a Regenerate asked
+    assistant_ids: ReplyIds = field(default_factory=MemoryIds)  # replies seen here
     typing_since: dict[str, float] = field(default_factory=dict)  # user id -> time
-    worker_running: bool = False
     generation: int = 0  # bumps on every join, so a pending expiry can see it is stale
-    seen_ids: OrderedDict[str, bool] = field(default_factory=OrderedDict)
+    seen_ids: SeenIds = field(default_factory=MemorySeen)
     # Threads of the async mode (green under eventlet/gevent monkey-patching).
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -143,13 +397,14 @@ class Room:
         for member in self.members.values():
             if member.user_id == user_id:
                 return member
-        if user_id in self.http_people:
-            return Member("", user_id, self.http_people[user_id], self.name)
+        name = self.http_people.get(user_id)
+        if name is not None:
+            return Member("", user_id, name, self.name)
         return None
 
     def waiting_from(self, user_id: str) -> int:
         """Count the messages of ``user_id`` waiting for the next turn."""
-        return sum(1 for p in self.pending if p.message["user_id"] == user_id)
+        return self.pending.from_user(user_id)
 
     def seen(self, message_id: str) -> bool:
         """Tell whether a message id was accepted here before (a resend)."""
@@ -157,9 +412,7 @@ class Room:
 
     def remember(self, message_id: str) -> None:
         """Record an accepted message id, so a resend is not stored twice."""
-        self.seen_ids[message_id] = True
-        if len(self.seen_ids) > SEEN_IDS_KEPT:
-            self.seen_ids.popitem(last=False)
+        self.seen_ids.add(message_id)
 
 
 class RoomState(Protocol):

@@ -9,7 +9,6 @@ always, exactly once.
 from __future__ import annotations
 
 import datetime
-import itertools
 import json
 import logging
 from collections.abc import Callable
@@ -33,7 +32,6 @@ from rooms.state import Turn
 
 log = logging.getLogger(__name__)
 
-_turn_numbers = itertools.count(1)
 CRASHED = "Something went wrong; the assistant could not answer."
 REPLACED = ReplyNote(status="replaced")
 
@@ -71,6 +69,10 @@ DEFERRED = "deferred"  # the store was busy: the same messages are tried again
 REJECTED = "rejected"  # the backend refused the messages: they are dropped
 INTERRUPTED_BY_RESTART = (
     "The server restarted while the assistant was answering; the reply was interrupted."
+)
+INTERRUPTED_BY_PROCESS = (
+    "The server process writing the reply stopped; the reply was interrupted."
+    " Another process takes the waiting messages."
 )
 
 
@@ -124,13 +126,14 @@ class TurnRunner:
         if redo is not None:
             askers = [(redo[0].name, redo[0].user_id)]
         turn = Turn(
-            next(_turn_numbers),
+            room.busy.next_number(),
             list(dict.fromkeys(name for name, _ in askers)),
             askers=list(dict.fromkeys(user_id for _, user_id in askers)),
             redo=redo is not None,
             asked_at=max(m["created_at"] for m in (redo[1] if redo else messages)),
         )
         room.turn = turn
+        room.busy.start(turn, [p.message["id"] for p in batch if p.sink is not None])
         sinks = [p.sink for p in batch if p.sink is not None]
         last_asked = redo[1][-1]["id"] if redo else messages[-1]["id"]
         status = "failed"
@@ -151,6 +154,7 @@ class TurnRunner:
             self._tell(room, sinks, CRASHED, after=last_asked)
         finally:
             room.turn = None
+            self._keep(room.busy.end)
             if status != DEFERRED:
                 for sink in sinks:  # first: a failing emit must not leave one hanging
                     sink.close()
@@ -222,9 +226,9 @@ class TurnRunner:
     def _on_run(self, room: Room, turn: Turn, run_id: str, messages) -> None:
         """Note the run id (so Stop can cancel it); the messages are now saved."""
         turn.run_id = run_id
-        sent = {m["id"] for m in messages}  # the run request carried them in
-        with room.lock:
-            room.unsaved = [m for m in room.unsaved if m["id"] not in sent]
+        room.busy.run(run_id)
+        with room.lock:  # the run request carried them in
+            room.unsaved.discard({m["id"] for m in messages})
         if turn.stopped_by is not None:  # Stop was pressed before the run existed
             self.assistant.cancel(room.thread(), run_id)
 
@@ -234,6 +238,7 @@ class TurnRunner:
             turn.record["messages"].append(message_id)
             self._keep(self.record.open_turn, room.name, room.thread(), turn.record)
         turn.partial[message_id] = turn.partial.get(message_id, "") + text
+        room.busy.delta(message_id, text)
         self.emitter.ai_delta(room.name, message_id, text)
         for sink in sinks:
             sink.put("delta", {"id": message_id, "text": text})

@@ -71,7 +71,7 @@ class TurnWorker:
         self.stream_mode = stream_mode
 
     def start(self, room: Room) -> None:
-        """Start the room's worker (the caller set ``room.worker_running``)."""
+        """Start the room's worker (the caller claimed ``room.lease``)."""
         self.spawn(self.work, room)
 
     def work(self, room: Room) -> None:
@@ -87,7 +87,7 @@ class TurnWorker:
         except Exception:  # a dead worker would leave the room's queue stuck
             log.exception("the turn worker of room %s failed", room.name)
             with room.lock:
-                room.worker_running = False
+                room.lease.release()
 
     def _work(self, room: Room) -> None:
         """Do ``work``'s loop."""
@@ -104,16 +104,20 @@ class TurnWorker:
             if backoff:
                 self.sleep(backoff)
             with room.lock:
-                redo, room.redo = room.redo, None
+                redo = room.redo.take()
                 if not room.pending and redo is None:
-                    room.worker_running = False
+                    room.lease.release()
+                    # Another process may have queued a message while this one
+                    # still held the lease: it counted on this worker to take it.
+                    if room.pending and room.lease.claim():
+                        continue
                     generation, empty = room.generation, not room.members
                     break
                 roster = [person["name"] for person in room.roster()]
                 if redo is None:
-                    batch, room.pending = room.pending, []
+                    batch = room.pending.take_all()
                     unsendable = _take_unsendable(room)
-                    messages = list(room.unsaved)
+                    messages = room.unsaved.all()
             if redo is not None:  # asked before anything now queued: first
                 self._turn(runner, room, [], [], roster, redo)
                 continue
@@ -132,7 +136,7 @@ class TurnWorker:
                     self.tell(room, STORE_BUSY_LINE, "info")
                 backoff = min(max(backoff * 2, 1.0), MAX_BUSY_BACKOFF_S)
                 with room.lock:
-                    room.pending[:0] = batch  # first in line, as they were
+                    room.pending.put_back(batch)  # first in line, as they were
                 continue
             backoff = 0.0
             if status == REJECTED:
@@ -169,9 +173,8 @@ class TurnWorker:
             log.warning("room %s could not keep its messages: %s", room.name, exc)
             self._tell_failure(room, batch)
             return "failed"
-        kept = {m["id"] for m in messages}
         with room.lock:
-            room.unsaved = [m for m in room.unsaved if m["id"] not in kept]
+            room.unsaved.discard({m["id"] for m in messages})
         self.emitter.queue(room.name, [])
         for pending in batch:  # a /stream sender gets an empty reply: none is due
             if pending.sink is not None:
@@ -206,9 +209,8 @@ class TurnWorker:
     def _drop(self, room: Room, messages: list[ChatMessage]) -> None:
         """Forget messages the backend refused, so they cannot fail every later
         turn too, and say whose they were."""
-        dropped = {m["id"] for m in messages}
         with room.lock:
-            room.unsaved = [m for m in room.unsaved if m["id"] not in dropped]
+            room.unsaved.discard({m["id"] for m in messages})
         names = list(dict.fromkeys(m["name"] for m in messages))
         self.tell(room, DROPPED_REFUSED.format(names=", ".join(names)))
 
@@ -236,7 +238,8 @@ def _take_unsendable(room: Room) -> list[ChatMessage]:
     """Remove from ``room.unsaved`` the messages no backend could take (text that
     cannot be encoded), and return them.  The edges refuse such text; this keeps
     one that slipped through from failing every turn after it."""
-    bad = [m for m in room.unsaved if has_lone_surrogate(m["content"] + m["name"])]
+    unsaved = room.unsaved.all()
+    bad = [m for m in unsaved if has_lone_surrogate(m["content"] + m["name"])]
     if bad:
-        room.unsaved = [m for m in room.unsaved if m not in bad]
+        room.unsaved.discard({m["id"] for m in bad})
     return bad

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
+import redis
 from flask import Flask
 from flask_socketio import SocketIO
 
+from config import ConfigError
 from ops.setup import observe_turns
+from rooms.cluster import Cluster
+from rooms.cluster import connect
 from rooms.directory import ThreadDirectory
 from rooms.directory import call_here
 from rooms.limits import Limits
@@ -78,6 +83,14 @@ def init_sockets(
         )
     )
     init_frames(socketio, emitter)
+    cluster = None
+    if app.config["REDIS_URL"]:  # shared mode: the rooms' state lives in Redis
+        cluster = Cluster(
+            connect(app.config["REDIS_URL"]),
+            app.config["REDIS_PREFIX"],
+            spawn=server.start_background_task,
+            sleep=server.sleep,
+        )
     rooms = Rooms(
         lambda: app.extensions["threadroom.assistant"],
         ThreadDirectory(app.config["DATABASE_URL"] or app.config["ENGINE_DB"], offload),
@@ -90,7 +103,19 @@ def init_sockets(
         limits=Limits(LimitSettings.from_config(app.config)),
         ban_s=app.config["ROOM_BAN_S"],
         legacy_stream_senders=app.config["LEGACY_STREAM_SENDERS"] == "address",
+        state=cluster.state if cluster else None,
+        peers=cluster,
     )
+    if cluster:
+        try:
+            cluster.start(rooms)
+        except redis.RedisError as exc:
+            where = urlsplit(app.config["REDIS_URL"]).netloc.rpartition("@")[2]
+            raise ConfigError(
+                f"Cannot reach Redis at {where} (REDIS_URL): {str(exc).rstrip('.')}."
+                " Start Redis, or"
+                " unset REDIS_URL to run a single process."
+            ) from exc
     app.extensions[EXTENSION] = rooms
     socketio.on_namespace(ChatNamespace(rooms, app.config["MAX_MESSAGE_CHARS"]))
     return socketio
