@@ -8,7 +8,6 @@ starts both).
 from __future__ import annotations
 
 import pytest
-import redis
 import requests
 
 from tests.cluster import LivePerson
@@ -122,24 +121,8 @@ def test_a_person_on_one_process_sees_who_joins_on_the_other(cluster, open_perso
     assert {m["name"] for m in welcome["members"]} == {"Ann", "Bob", "Cid"}
 
 
-def forget_registrations(redis_url: str, rate: str) -> None:
-    """Delete 127.0.0.1's registration count at ``rate`` left by an earlier run.
-
-    The ``limits`` counters do not carry REDIS_PREFIX yet (``LIMITS:LIMITER/...``),
-    so a run repeated within the window would start over the limit.
-    """
-    amount, _, window = rate.split(" ")
-    client = redis.Redis.from_url(redis_url)
-    try:
-        client.delete(f"LIMITS:LIMITER/register/127.0.0.1/{amount}/1/{window}")
-    finally:
-        client.close()
-
-
 def test_registrations_per_address_are_counted_across_processes(make_cluster):
-    rate = "3 per minute"
-    cluster = make_cluster(2, LIMIT_REGISTRATION_RATE=rate)
-    forget_registrations(cluster.redis_url, rate)
+    cluster = make_cluster(2, LIMIT_REGISTRATION_RATE="3 per minute")
     tabs = [LivePerson(cluster.url(i)) for i in (0, 0, 1, 1)]
     try:
         acks = [tab.register(f"Reg{n}", "counted") for n, tab in enumerate(tabs)]
