@@ -1,0 +1,198 @@
+"""Shared mode under pressure: a burst from people on three processes, Stop from
+another process, ``kill -9`` of the process writing a reply, and a restart of
+every process, as the people in the room see them.
+
+Needs a reachable Redis and PostgreSQL (skips with a hint otherwise; ``.ci/run``
+starts both).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.cluster import LivePerson
+
+pytest_plugins = ["cluster_fixtures"]
+
+INTERRUPTED = "The server process writing the reply stopped; the reply was interrupted."
+
+
+@pytest.fixture
+def tabs():
+    """Open tabs: ``tabs(url, name, room)`` registers one; all closed at the end."""
+    opened: list[LivePerson] = []
+
+    def open_tab(url: str, name: str, room: str) -> LivePerson:
+        person = LivePerson(url)
+        opened.append(person)
+        ack = person.register(name, room)
+        assert ack["ok"], ack
+        person.wait("welcome")
+        return person
+
+    yield open_tab
+    for person in opened:
+        try:
+            person.close()
+        except Exception:  # its process was killed: nothing to close
+            pass
+
+
+def history(person: LivePerson) -> list[dict]:
+    """Return the history ``person`` got on joining (the first message-list)."""
+    return person.wait("message-list")[0]
+
+
+def turns(person: LivePerson) -> list[tuple[str, dict]]:
+    """Return ``person``'s ai-start and ai-end events, in order."""
+    with person.arrived:
+        return [(n, d) for n, d in person.events if n in ("ai-start", "ai-end")]
+
+
+def ended(person: LivePerson, count: int, timeout: float = 60) -> list[dict]:
+    """Wait for ``count`` ai-end events; return them."""
+    return person.wait("ai-end", count, timeout)
+
+
+def test_a_burst_from_three_processes_loses_nothing_and_runs_one_turn_at_a_time(
+    make_cluster, tabs
+):
+    cluster = make_cluster(3, DEMO_DELAY_MS="5")
+    people = [tabs(cluster.url(i), name, "burst") for i, name in
+              enumerate(("Ann", "Bob", "Cid"))]  # fmt: skip
+    sent = {f"{p}-{n}" for p in ("Ann", "Bob", "Cid") for n in range(3)}
+
+    def send(person: LivePerson, name: str) -> None:
+        for n in range(3):
+            ack = person.say(f"message {n} from {name}", f"{name}-{n}")
+            assert ack["ok"], ack
+
+    senders = [
+        threading.Thread(target=send, args=(person, name))
+        for person, name in zip(people, ("Ann", "Bob", "Cid"), strict=True)
+    ]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join(30)
+
+    def everyone_answered(person: LivePerson) -> bool:
+        answered = {n for d in person.payloads("ai-start") for n in d["replying_to"]}
+        quiet = len(person.payloads("ai-start")) == len(person.payloads("ai-end"))
+        return answered == {"Ann", "Bob", "Cid"} and quiet
+
+    for person in people:
+        person.wait_until(everyone_answered, 60, "turns answering all three")
+    # Each screen saw the turns one after another, never two at once.
+    for person in people:
+        kinds = [name for name, _ in turns(person)]
+        assert kinds == ["ai-start", "ai-end"] * (len(kinds) // 2), kinds
+        assert all(d["status"] == "completed" for d in person.payloads("ai-end"))
+    # A late joiner on each process reads the same conversation, every message once.
+    late = [tabs(cluster.url(i), f"Late{i}", "burst") for i in range(3)]
+    records = [[m["id"] for m in history(person)] for person in late]
+    assert records[0] == records[1] == records[2]
+    user_ids = [i for i in records[0] if i in sent]
+    assert sorted(user_ids) == sorted(sent)  # none lost, none twice
+    replies = [m for m in history(late[0]) if m["role"] == "assistant"]
+    assert len(replies) == len(people[0].payloads("ai-end"))  # one per turn
+
+
+def test_stop_on_one_process_stops_the_reply_written_on_another(make_cluster, tabs):
+    cluster = make_cluster(2, DEMO_DELAY_MS="150")
+    owner = tabs(cluster.url(1), "Olga", "stopping")  # the room is hers
+    ann = tabs(cluster.url(0), "Ann", "stopping")
+    assert ann.say("count to 300", "story-1")["ok"]  # process 0 runs it
+    ann.wait("ai-start")
+    owner.wait("ai-start")
+    assert owner.call("stop", {}) == {"ok": True}
+    for person in (ann, owner):
+        (end,) = ended(person, 1, 30)
+        assert end["status"] == "cancelled"
+        assert end["stopped_by"]["name"] == "Olga"
+    line = ann.wait_until(
+        lambda me: [m for m in me.payloads("message") if m["role"] == "system"],
+        10,
+        "the stop line",
+    )
+    assert line[0]["content"] == "Olga stopped the reply."
+
+
+def test_kill_9_of_the_process_writing_a_reply(make_cluster, tabs):
+    """The room is told, the partial reply stays in the record marked interrupted,
+    the dead process's people leave, and a survivor answers the queue."""
+    cluster = make_cluster(2, DEMO_DELAY_MS="150")
+    ann = tabs(cluster.url(0), "Ann", "crash")
+    bob = tabs(cluster.url(1), "Bob", "crash")
+    frames: list[str] = []
+    # Ann's page sends in stream mode to her own process: process 0 writes it.
+    streaming = threading.Thread(
+        target=lambda: frames.extend(
+            _stream_until_cut(ann, cluster.url(0), "count to 300")
+        ),
+        daemon=True,
+    )
+    streaming.start()
+    # The reply is being written, on every screen, for over a second (the engine
+    # saves a growing reply once a second, so a crash keeps what was shown).
+    bob.wait("ai-delta", 10, 30)
+    assert bob.say("are you still there?", "bob-1")["queued"] is True
+    cluster.kill(0)
+    (leave,) = bob.wait("leave", 1, 20)
+    assert leave["name"] == "Ann"
+    interrupted = bob.wait_until(
+        lambda me: [d for d in me.payloads("ai-end") if d["status"] == "interrupted"],
+        20,
+        "the interrupted turn's ai-end",
+    )
+    assert interrupted[0]["turn"] == bob.payloads("ai-start")[0]["turn"]
+    lines = [m["content"] for m in bob.payloads("message") if m["role"] == "system"]
+    assert any(line.startswith(INTERRUPTED) for line in lines), lines
+    # Process 1 takes over and answers what waited, once.
+    answer = bob.wait_until(
+        lambda me: (
+            [d for d in me.payloads("ai-start") if d["replying_to"] == ["Bob"]]
+            and len(me.payloads("ai-end")) >= 2
+        ),
+        60,
+        "the survivor's turn for Bob",
+    )
+    assert answer
+    assert bob.payloads("ai-end")[1]["status"] == "completed"
+    # What people saw stays: a late joiner reads the line and the partial reply.
+    late = tabs(cluster.url(1), "Late", "crash")
+    record = history(late)
+    assert any(m["content"].startswith(INTERRUPTED) for m in record)
+    kept = [m for m in record if m.get("status") == "interrupted"]
+    streamed = "".join(d["delta"] for d in bob.payloads("ai-delta"))
+    assert kept and kept[0]["content"].strip()
+    assert streamed.startswith(kept[0]["content"].strip())
+    assert any(m["id"] == "bob-1" for m in record)
+
+
+def _stream_until_cut(person: LivePerson, url: str, content: str) -> list[str]:
+    """Post a message in stream mode; return the SSE lines read before the
+    connection was cut (its process is killed)."""
+    try:
+        return person.stream(url, content, timeout=60)
+    except Exception:
+        return []
+
+
+def test_a_restart_of_every_process_keeps_the_conversation(make_cluster, tabs):
+    cluster = make_cluster(2, DEMO_DELAY_MS="5")
+    ann = tabs(cluster.url(0), "Ann", "restart")
+    assert ann.say("remember me", "keep-1")["ok"]
+    ended(ann, 1)
+    before = [m["id"] for m in tabs(cluster.url(1), "Bob", "restart").wait(
+        "message-list")[0]]  # fmt: skip
+    ann.close()
+    for i in range(len(cluster)):
+        cluster.stop(i)
+    for i in range(len(cluster)):
+        cluster.start(i)
+    after = [m["id"] for m in history(tabs(cluster.url(1), "Cid", "restart"))]
+    assert [i for i in after if i in before] == before  # all kept, in order
+    assert "keep-1" in after
