@@ -36,6 +36,14 @@ RunReply = tuple[dict[str, Any], Subscription | None]
 # null there; clients that need to tell this refusal apart (the service finds an
 # orphaned run with it) read the code instead of parsing the wording.
 RUN_ACTIVE = "run_active"
+# A run in one of these is still moving on its own: a retrieve asked to wait
+# (``Prefer: wait=N``) is held while the run is in one of them.
+MOVING_RUN_STATUSES = frozenset({"queued", "in_progress", "cancelling"})
+# The longest a retrieve is held, whatever it asks (the SDK's default timeout).
+MAX_WAIT_S = 600.0
+# A held retrieve looks at the store this often too: a run another process
+# executes (shared mode) changes without telling this one.
+RECHECK_S = 1.0
 
 
 class Engine:
@@ -335,6 +343,24 @@ class Engine:
         if run is None or run["thread_id"] != thread_id:
             raise not_found("run", run_id)
         return self.runner.expire_if_due(run)
+
+    def wait_for_run(
+        self, thread_id: str, run_id: str, wait_s: float
+    ) -> dict[str, Any]:
+        """Return a run once it stops moving on its own (it waits for tool outputs,
+        or it ended), or after ``wait_s`` (at most ``MAX_WAIT_S``), whichever
+        comes first."""
+        deadline = time.monotonic() + min(wait_s, MAX_WAIT_S)
+        with self.runner.watch(run_id) as changed:
+            run = self.get_run(thread_id, run_id)
+            while run["status"] in MOVING_RUN_STATUSES:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.runner.closed:
+                    break
+                changed.wait(min(left, RECHECK_S))
+                changed.clear()
+                run = self.get_run(thread_id, run_id)
+        return run
 
     def list_runs(self, thread_id: str, args: dict) -> dict[str, Any]:
         """Return a page of a thread's runs, newest first by default."""
