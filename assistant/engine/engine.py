@@ -58,6 +58,7 @@ class Engine:
         spawn: Callable[..., Any] | None = None,
         run_expiry_s: int = 600,
         poll_after_ms: int | None = None,
+        context_chars: int | None = None,
     ) -> None:
         self.store = store
         self.lock = threading.RLock()
@@ -69,6 +70,7 @@ class Engine:
             self.lock,
             lambda model: select_provider(model, default_provider, demo),
             spawn,
+            context_chars,
         )
         if store.shared:
             self.runner.start_background(self._keep_alive)
@@ -463,6 +465,7 @@ def create_engine(
     poll_after_ms: int | None = None,
     offload: Offload | None = None,
     lapse_s: float = LAPSE_S,
+    context_chars: int | None = None,
 ) -> Engine:
     """Open (or create) the store at ``db_path`` (a SQLite path or a
     ``postgresql://`` URL) and return an engine over it.
@@ -470,6 +473,8 @@ def create_engine(
     :param offload: runs each SQLite call as ``offload(fn, *args)``, e.g.
         ``eventlet.tpool.execute``, so a slow or locked file never blocks the hub.
     :param lapse_s: when another process's runs count as abandoned (PostgreSQL).
+    :param context_chars: the most of a thread (characters) any model is shown
+        (``MODEL_CONTEXT_CHARS``); a run reads no older history.  None: all of it.
     :raises StoreInUseError: when another process or app has ``db_path`` open.
     """
     return Engine(
@@ -479,4 +484,5 @@ def create_engine(
         spawn=spawn,
         run_expiry_s=run_expiry_s,
         poll_after_ms=poll_after_ms,
+        context_chars=context_chars,
     )

@@ -73,8 +73,10 @@ class RunRunner:
         lock: threading.RLock,
         provider_for: Callable[[str], Provider],
         spawn: Spawn | None = None,
+        context_chars: int | None = None,
     ) -> None:
         self.store = store
+        self.context_chars = context_chars
         self.lock = lock
         self.provider_for = provider_for
         self._spawn = spawn or thread_spawn
@@ -211,6 +213,7 @@ class RunRunner:
             lock=self.lock,
             publisher=self,
             provider_for=self.provider_for,
+            context_chars=self.context_chars,
         )
 
     def _execute(self, run_id: str) -> None:
