@@ -8,8 +8,10 @@ so the turn code above never imports ``openai``'s exception classes.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterable
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import openai
 from openai.lib.streaming import AssistantEventHandler
@@ -26,6 +28,12 @@ from assistant.errors import AssistantError
 # The code of the 400 a thread answers while a run holds it (a new run, a message).
 RUN_ACTIVE = "run_active"
 POLL_AFTER_HEADER = "openai-poll-after-ms"
+# A retrieve may ask the backend to hold it until the run stops moving (RFC 7240's
+# ``Prefer: wait=N``); a backend that did says so in ``Preference-Applied``.
+PREFER_HEADER = "Prefer"
+APPLIED_HEADER = "Preference-Applied"
+# Never ask a backend to hold a request longer than the client waits for one.
+WAIT_MARGIN_S = 5.0
 PAGE_SIZE = 100
 
 Events = Iterable[AssistantStreamEvent]
@@ -41,11 +49,24 @@ def translate_errors() -> Iterator[None]:
         raise _translate(exc) from exc
 
 
+@dataclass(frozen=True)
+class Poll:
+    """One look at a run: the run, the server's hint for the next look (seconds),
+    and whether the server held the request until the run stopped moving."""
+
+    run: Run
+    after_s: float
+    held: bool
+
+
 class ThreadGateway:
     """Thin, typed calls on threads, messages and runs of one SDK client."""
 
     def __init__(self, client: openai.OpenAI) -> None:
         self.client = client
+        # Whether the backend holds a retrieve that asks it to wait: unknown (None)
+        # until its first answer to one says.
+        self.holds_retrieves: bool | None = None
 
     # -- threads -------------------------------------------------------------
 
@@ -138,13 +159,28 @@ class ThreadGateway:
         return page.data[0] if page.data else None
 
     @translate_errors()
-    def retrieve_run_with_hint(self, thread_id: str, run_id: str) -> tuple[Run, float]:
-        """Fetch a run and the server's ``openai-poll-after-ms`` hint (seconds)."""
+    def poll_run(self, thread_id: str, run_id: str, wait_s: float) -> Poll:
+        """Fetch a run, asking the backend to hold the answer up to ``wait_s``
+        until the run stops moving; return it with the server's hints."""
+        wait = max(1, math.ceil(min(wait_s, self._longest_wait_s())))
         raw = self.client.beta.threads.runs.with_raw_response.retrieve(
-            run_id, thread_id=thread_id
+            run_id,
+            thread_id=thread_id,
+            extra_headers={PREFER_HEADER: f"wait={wait}"},
         )
+        held = "wait" in raw.headers.get(APPLIED_HEADER, "")
+        self.holds_retrieves = held
         hint = raw.headers.get(POLL_AFTER_HEADER)
-        return raw.parse(), (int(hint) / 1000 if hint and hint.isdigit() else 0.0)
+        after_s = int(hint) / 1000 if hint and hint.isdigit() else 0.0
+        return Poll(raw.parse(), after_s, held)
+
+    def _longest_wait_s(self) -> float:
+        """Return how long a request may be held before the client gives up on it."""
+        timeout = self.client.timeout
+        if isinstance(timeout, int | float):
+            return max(float(timeout) - WAIT_MARGIN_S, 1.0)
+        read = getattr(timeout, "read", None)
+        return math.inf if read is None else max(read - WAIT_MARGIN_S, 1.0)
 
     @translate_errors()
     def cancel_run(self, thread_id: str, run_id: str) -> bool:

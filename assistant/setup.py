@@ -137,6 +137,7 @@ def _embedded_backend(
         run_expiry_s=config["RUN_EXPIRY_S"],
         poll_after_ms=config["POLL_INTERVAL_MS"],
         offload=offload,
+        context_chars=config["MODEL_CONTEXT_CHARS"],
     )
     client = embedded_client(create_api(engine), event_hooks=hooks)
     backend = "demo" if provider is None else "openai"

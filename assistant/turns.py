@@ -143,16 +143,32 @@ class Turn:
         )
 
     def poll(self, run: Run) -> Run:
-        """Poll ``run`` until it ends, answering its tool calls on the way."""
-        interval = self.setup.poll_interval_s
+        """Poll ``run`` until it ends, answering its tool calls on the way.
+
+        Each look asks the backend to hold it until the run stops moving (until
+        the turn would give up at the latest); a backend that does answers the
+        moment the run completes or wants tools, and the next look follows at
+        once.  One that does not is polled at the backing-off interval.
+        """
+        base = self.setup.poll_interval_s
+        interval = 0.0 if self.gateway.holds_retrieves is not False else base
         while True:  # the sample's do/while: wait, then look
             if run.status == "requires_action":
                 run = self._submit_tool_outputs(run)
             if run.status in TERMINAL_RUN_STATUSES or self.watchdog.gave_up():
                 return run
             self.setup.sleep(interval)
-            run, hint_s = self.gateway.retrieve_run_with_hint(self.thread_id, run.id)
-            interval = min(max(interval * POLL_BACKOFF, hint_s), MAX_POLL_INTERVAL_S)
+            look = self.gateway.poll_run(
+                self.thread_id, run.id, self.watchdog.seconds_to_give_up()
+            )
+            run = look.run
+            if look.held:
+                interval = look.after_s
+            else:
+                interval = min(
+                    max((interval or base) * POLL_BACKOFF, look.after_s),
+                    MAX_POLL_INTERVAL_S,
+                )
 
     def _submit_tool_outputs(self, run: Run) -> Run:
         """Run the requested tools and submit every output in one request."""

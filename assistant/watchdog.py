@@ -51,6 +51,10 @@ class Watchdog:
         """Tell whether the cancelled run is still not over after the grace time."""
         return self.fired and time.monotonic() > self.deadline + CANCEL_GRACE_S
 
+    def seconds_to_give_up(self) -> float:
+        """Return how long until ``gave_up`` would hold if the run never ended."""
+        return max(self.deadline + CANCEL_GRACE_S - time.monotonic(), 0.0)
+
     def finish(self) -> None:
         """Stop watching: the turn is over."""
         self.done = True

@@ -1,7 +1,7 @@
 """Benchmark assistant turns: turns/s, server CPU per turn, and message → ``ai-end``.
 
     .venv/bin/python scripts/bench_turns.py [--lengths 10,100,1000] [--rooms 10]
-        [--seconds 15] [--latency-turns 20]
+        [--seconds 15] [--latency-turns 20] [--context-chars 48000]
 
 Starts ``python app.py`` (eventlet, demo model at ``DEMO_DELAY_MS=0``, the default
 poll interval, limits lifted) and, for each room length L, fills ``--rooms`` fresh
@@ -15,8 +15,12 @@ so the thread holds L user messages and a few replies), then:
   ``ai-end``, and sends the next, for ``--seconds``; prints turns/s and the server's
   CPU per turn (``/proc/<pid>/stat`` utime+stime over the window).
 
-A turn's cost should not depend on L (issue 14, goal 3).  Clients are python-socketio
-threads in this process, on the same cores as the server.  Prints; asserts nothing.
+A turn reads only the newest history that fits the model's window
+(``--context-chars``, the server's ``MODEL_CONTEXT_CHARS``): a room whose whole
+history fits (1,000 short messages fit 48,000 characters) is read whole; past the
+window a turn's cost should not depend on L (issue 14, goal 3).  Clients are
+python-socketio threads in this process, on the same cores as the server.  Prints;
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -179,8 +183,13 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--latency-turns", type=int, default=20)
+    parser.add_argument("--context-chars", type=int, default=48000)
     args = parser.parse_args()
-    env = {**LIFTED_LIMITS, "DEMO_DELAY_MS": "0"}
+    env = {
+        **LIFTED_LIMITS,
+        "DEMO_DELAY_MS": "0",
+        "MODEL_CONTEXT_CHARS": str(args.context_chars),
+    }
     env.pop("POLL_INTERVAL_MS", None)
     with tempfile.TemporaryDirectory(prefix="bench-turns-") as folder:
         server = LiveServer(Path(folder), **env)
@@ -190,7 +199,8 @@ def main() -> None:
             assert server.process is not None
             print(
                 f"{args.rooms} rooms at once, demo model at 0 ms, {args.seconds:g} s"
-                " windows; latency: one room, one message at a time"
+                " windows; latency: one room, one message at a time;"
+                f" MODEL_CONTEXT_CHARS={args.context_chars}"
             )
             print(
                 f"{'length':>8}{'turns/s':>10}{'CPU ms/turn':>14}"

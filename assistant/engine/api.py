@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from typing import Any
 
 from flask import Blueprint
@@ -45,6 +46,8 @@ STORE_BUSY = (
 # Room for a message at the 256,000-character cap even when every character is
 # sent as an escaped surrogate pair (12 bytes), plus the rest of the body.
 MAX_BODY_BYTES = 4 * 1024 * 1024
+# RFC 7240's ``wait`` preference, among others: ``Prefer: respond-async, wait=10``.
+PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d{1,9})\b", re.IGNORECASE)
 NO_KEY = (
     "You didn't provide an API key. You need to provide your API key in an"
     " Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
@@ -299,12 +302,31 @@ def list_runs(thread_id: str) -> Response:
 
 @bp.get("/threads/<thread_id>/runs/<run_id>")
 def get_run(thread_id: str, run_id: str) -> Response:
-    """Retrieve a run, with a polling hint when configured."""
+    """Retrieve a run, with a polling hint when configured.
+
+    With ``Prefer: wait=N`` (RFC 7240) the answer is held until the run stops
+    moving on its own (``requires_action`` or ended) or N seconds pass; it then
+    says ``Preference-Applied: wait=N`` and ``openai-poll-after-ms: 0`` (ask
+    again at once: the next retrieve waits too).  Without it, the run is
+    answered at once, as the Assistants API did.
+    """
     engine = get_engine()
-    response = jsonify(engine.get_run(thread_id, run_id))
-    if engine.poll_after_ms is not None:
-        response.headers["openai-poll-after-ms"] = str(engine.poll_after_ms)
+    wait_s = prefer_wait_s(request.headers.get("Prefer", ""))
+    if wait_s is None:
+        response = jsonify(engine.get_run(thread_id, run_id))
+        if engine.poll_after_ms is not None:
+            response.headers["openai-poll-after-ms"] = str(engine.poll_after_ms)
+        return response
+    response = jsonify(engine.wait_for_run(thread_id, run_id, wait_s))
+    response.headers["Preference-Applied"] = f"wait={wait_s}"
+    response.headers["openai-poll-after-ms"] = "0"
     return response
+
+
+def prefer_wait_s(header: str) -> int | None:
+    """Return the seconds of a ``Prefer`` header's ``wait`` preference, if any."""
+    match = PREFER_WAIT.search(header)
+    return int(match[1]) if match else None
 
 
 @bp.post("/threads/<thread_id>/runs/<run_id>")

@@ -36,6 +36,14 @@ RunReply = tuple[dict[str, Any], Subscription | None]
 # null there; clients that need to tell this refusal apart (the service finds an
 # orphaned run with it) read the code instead of parsing the wording.
 RUN_ACTIVE = "run_active"
+# A run in one of these is still moving on its own: a retrieve asked to wait
+# (``Prefer: wait=N``) is held while the run is in one of them.
+MOVING_RUN_STATUSES = frozenset({"queued", "in_progress", "cancelling"})
+# The longest a retrieve is held, whatever it asks (the SDK's default timeout).
+MAX_WAIT_S = 600.0
+# A held retrieve looks at the store this often too: a run another process
+# executes (shared mode) changes without telling this one.
+RECHECK_S = 1.0
 
 
 class Engine:
@@ -50,6 +58,7 @@ class Engine:
         spawn: Callable[..., Any] | None = None,
         run_expiry_s: int = 600,
         poll_after_ms: int | None = None,
+        context_chars: int | None = None,
     ) -> None:
         self.store = store
         self.lock = threading.RLock()
@@ -61,6 +70,7 @@ class Engine:
             self.lock,
             lambda model: select_provider(model, default_provider, demo),
             spawn,
+            context_chars,
         )
         if store.shared:
             self.runner.start_background(self._keep_alive)
@@ -336,6 +346,24 @@ class Engine:
             raise not_found("run", run_id)
         return self.runner.expire_if_due(run)
 
+    def wait_for_run(
+        self, thread_id: str, run_id: str, wait_s: float
+    ) -> dict[str, Any]:
+        """Return a run once it stops moving on its own (it waits for tool outputs,
+        or it ended), or after ``wait_s`` (at most ``MAX_WAIT_S``), whichever
+        comes first."""
+        deadline = time.monotonic() + min(wait_s, MAX_WAIT_S)
+        with self.runner.watch(run_id) as changed:
+            run = self.get_run(thread_id, run_id)
+            while run["status"] in MOVING_RUN_STATUSES:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.runner.closed:
+                    break
+                changed.wait(min(left, RECHECK_S))
+                changed.clear()
+                run = self.get_run(thread_id, run_id)
+        return run
+
     def list_runs(self, thread_id: str, args: dict) -> dict[str, Any]:
         """Return a page of a thread's runs, newest first by default."""
         self.get_thread(thread_id)
@@ -437,6 +465,7 @@ def create_engine(
     poll_after_ms: int | None = None,
     offload: Offload | None = None,
     lapse_s: float = LAPSE_S,
+    context_chars: int | None = None,
 ) -> Engine:
     """Open (or create) the store at ``db_path`` (a SQLite path or a
     ``postgresql://`` URL) and return an engine over it.
@@ -444,6 +473,8 @@ def create_engine(
     :param offload: runs each SQLite call as ``offload(fn, *args)``, e.g.
         ``eventlet.tpool.execute``, so a slow or locked file never blocks the hub.
     :param lapse_s: when another process's runs count as abandoned (PostgreSQL).
+    :param context_chars: the most of a thread (characters) any model is shown
+        (``MODEL_CONTEXT_CHARS``); a run reads no older history.  None: all of it.
     :raises StoreInUseError: when another process or app has ``db_path`` open.
     """
     return Engine(
@@ -453,4 +484,5 @@ def create_engine(
         spawn=spawn,
         run_expiry_s=run_expiry_s,
         poll_after_ms=poll_after_ms,
+        context_chars=context_chars,
     )

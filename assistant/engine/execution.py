@@ -52,6 +52,8 @@ class RunExecution:
 
     :param lock: the engine's lock, held around every check-and-change of the run.
     :param provider_for: returns the model provider for a run's ``model``.
+    :param context_chars: how much of the thread (characters) a model is shown at
+        most; older history is not read.
     """
 
     def __init__(
@@ -63,8 +65,10 @@ class RunExecution:
         lock: threading.RLock,
         publisher: Publisher,
         provider_for: Callable[[str], Provider],
+        context_chars: int | None = None,
     ) -> None:
         self.store = store
+        self.context_chars = context_chars
         self.lock = lock
         self.publisher = publisher
         self.provider_for = provider_for
@@ -158,7 +162,7 @@ class RunExecution:
     def _call_model(self) -> None:
         """Stream the provider's events into the run, stopping at a cancel."""
         with self.lock:
-            request = build_request(self.store, self.run)
+            request = build_request(self.store, self.run, self.context_chars)
         provider = self.provider_for(self.run["model"])
         events = iter(provider.stream(request))
         try:

@@ -14,6 +14,7 @@ from . import objects
 from .providers.base import ModelRequest
 from .providers.base import ToolCall
 from .providers.base import Turn
+from .providers.base import count_tokens
 from .providers.base import estimate_prompt_tokens
 from .store import Store
 
@@ -33,12 +34,19 @@ class OverBudget(Exception):
         self.reason = reason
 
 
-def build_request(store: Store, run: dict[str, Any]) -> ModelRequest:
+def build_request(
+    store: Store, run: dict[str, Any], context_chars: int | None = None
+) -> ModelRequest:
     """Return the model input for the next model call of ``run``.
+
+    Only the newest part of the thread that the model can be shown is read: as
+    many messages as ``truncation_strategy`` keeps, as fit ``max_prompt_tokens``,
+    and as fit ``context_chars`` (the model's window; the provider trims to it
+    exactly), whichever is fewest.
 
     :raises OverBudget: when the run may read or write no more tokens.
     """
-    blocks = _blocks(store.history(run["thread_id"]))
+    blocks = _blocks(_recent_items(store, run, context_chars))
     follow_up = bool(blocks) and _answers_own_tools(blocks[-1], run["id"])
     blocks = _truncated(blocks, run)
     turns = _turns(blocks)
@@ -64,6 +72,53 @@ def build_request(store: Store, run: dict[str, Any]) -> ModelRequest:
         parallel_tool_calls=run.get("parallel_tool_calls", True),
         response_format=run.get("response_format") or "auto",
     )
+
+
+def _recent_items(
+    store: Store, run: dict[str, Any], context_chars: int | None
+) -> list[dict[str, Any]]:
+    """Return the newest messages and tool steps of the run's thread, oldest first,
+    stopping at the first message (a block's start) once one budget is used up:
+    older blocks could not reach the model.
+
+    Past ``max_prompt_tokens`` one block more is kept, so that truncation (or
+    the refusal) decides on the same blocks as over the whole thread.
+    """
+    strategy = run.get("truncation_strategy") or {}
+    last = (
+        strategy.get("last_messages")
+        if strategy.get("type") == "last_messages"
+        else None
+    )
+    budget = _prompt_budget(run)
+    tokens = count_tokens(run["instructions"]) if budget is not None else 0
+    messages = chars = 0
+    newest_first = []
+    for item in store.recent_history(run["thread_id"]):
+        newest_first.append(item)
+        if item["object"] != "thread.message":
+            functions = [call["function"] for call in _calls(item)]
+            outputs = [f["output"] or "" for f in functions]
+            chars += sum(len(f["arguments"]) for f in functions)
+            chars += sum(len(output) for output in outputs)
+            tokens += sum(map(count_tokens, outputs)) if budget is not None else 0
+            continue
+        messages += 1
+        text = objects.message_text(item)
+        chars += len(text)
+        tokens += count_tokens(text) if budget is not None else 0
+        if (
+            (last and messages >= last)
+            or (context_chars is not None and chars >= context_chars)
+            or (budget is not None and tokens > budget)
+        ):
+            break
+    return newest_first[::-1]
+
+
+def _calls(step: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the tool calls of a tool-call step."""
+    return step["step_details"]["tool_calls"]
 
 
 def _blocks(items: list[dict[str, Any]]) -> list[Block]:

@@ -8,6 +8,7 @@ monkey-patching turns green.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -58,6 +59,11 @@ class Subscription:
             self._runner.unsubscribe(self)
 
 
+def _is_run_event(event: str) -> bool:
+    """Tell whether an event carries the run itself (``thread.run.completed``)."""
+    return event.startswith("thread.run.") and not event.startswith("thread.run.step")
+
+
 class RunRunner:
     """Executes runs in background tasks and publishes their events."""
 
@@ -67,12 +73,15 @@ class RunRunner:
         lock: threading.RLock,
         provider_for: Callable[[str], Provider],
         spawn: Spawn | None = None,
+        context_chars: int | None = None,
     ) -> None:
         self.store = store
+        self.context_chars = context_chars
         self.lock = lock
         self.provider_for = provider_for
         self._spawn = spawn or thread_spawn
         self._subscribers: dict[str, list[Subscription]] = {}
+        self._watchers: dict[str, list[threading.Event]] = {}
         self._cancel_flags: dict[str, threading.Event] = {}
         self._tasks = 0
         self._idle = threading.Condition()
@@ -96,10 +105,31 @@ class RunRunner:
             if not subs:
                 self._subscribers.pop(subscription.run_id, None)
 
+    @contextlib.contextmanager
+    def watch(self, run_id: str) -> Iterator[threading.Event]:
+        """Yield an event set whenever the run itself changes (its ``thread.run.*``
+        events, not its steps' or messages'); register before reading the run, so
+        no change slips between the read and the wait."""
+        changed = threading.Event()
+        with self.lock:
+            self._watchers.setdefault(run_id, []).append(changed)
+        try:
+            yield changed
+        finally:
+            with self.lock:
+                watchers = self._watchers.get(run_id, [])
+                watchers.remove(changed)
+                if not watchers:
+                    self._watchers.pop(run_id, None)
+
     def publish(self, run_id: str, event: str, data: Any) -> None:
-        """Send an event (``done`` ends the stream) to the run's subscribers."""
+        """Send an event (``done`` ends the stream) to the run's subscribers, and
+        wake whoever watches the run when the run itself changed."""
         with self.lock:
             subs = list(self._subscribers.get(run_id, ()))
+            if event == "done" or _is_run_event(event):
+                for changed in self._watchers.get(run_id, ()):
+                    changed.set()
         if not subs:
             return
         frame = DONE_FRAME if event == "done" else sse.frame(event, data)
@@ -183,6 +213,7 @@ class RunRunner:
             lock=self.lock,
             publisher=self,
             provider_for=self.provider_for,
+            context_chars=self.context_chars,
         )
 
     def _execute(self, run_id: str) -> None:

@@ -70,6 +70,12 @@ _MESSAGE_TIMES_SQL = (
     " ON message_times(thread_id, created_ms)",
 )
 
+# How many messages ``recent_history`` reads at a time.
+HISTORY_PAGE = 64
+# Matches a stored tool-call step (objects are stored with ``json.dumps``'s default
+# separators), not a message-creation one: only those reach the model.
+TOOL_CALLS_LIKE = '%"type": "tool_calls"%'
+
 _TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS {kind} (
     id TEXT PRIMARY KEY,
@@ -348,6 +354,36 @@ class Store:
         )
         return [json.loads(row[1]) for row in rows]
 
+    def recent_history(self, thread_id: str) -> Iterator[dict[str, Any]]:
+        """Yield a thread's messages and completed tool-call steps, newest first,
+        reading a page at a time: a caller that stops early never reads (nor
+        decodes) the older ones.
+
+        Each page is the next ``HISTORY_PAGE`` messages (the ``(thread_id, seq)``
+        index walked backwards) and the tool-call steps between them, found in
+        the same range of the steps' index.
+        """
+        before: int | None = None
+        while True:
+            older = "" if before is None else " AND seq < ?"
+            args: tuple = (thread_id,) if before is None else (thread_id, before)
+            messages = self._rows(
+                f"SELECT seq, data FROM messages WHERE thread_id = ?{older}"
+                " ORDER BY seq DESC LIMIT ?",
+                (*args, HISTORY_PAGE),
+            )
+            floor = messages[-1][0] if len(messages) == HISTORY_PAGE else None
+            steps = self._rows(
+                f"SELECT seq, data FROM steps WHERE thread_id = ?{older}"
+                " AND seq > ? AND status = ? AND data LIKE ?",
+                (*args, -1 if floor is None else floor, "completed", TOOL_CALLS_LIKE),
+            )
+            for _, data in sorted(messages + steps, key=_seq, reverse=True):
+                yield json.loads(data)
+            if floor is None:
+                return
+            before = floor
+
     def active_run(self, thread_id: str) -> dict[str, Any] | None:
         """Return the thread's queued, running, waiting or cancelling run, if any."""
         marks = ", ".join("?" for _ in ACTIVE_RUN_STATUSES)
@@ -478,6 +514,11 @@ class Store:
         if not expired:
             run.update(failed_at=now, last_error=RESTART_ERROR, expires_at=None)
         self.update("runs", run)
+
+
+def _seq(row: tuple) -> int:
+    """Return the sequence number of a ``(seq, data)`` row."""
+    return row[0]
 
 
 def _busy_error(exc: Exception) -> StoreBusyError:
