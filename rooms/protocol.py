@@ -145,6 +145,9 @@ class Delta(TypedDict):
 
     id: str
     delta: str
+    # The reply's length before this fragment, in UTF-16 code units as JavaScript
+    # counts (a joiner's partial text may already hold the fragment).
+    at: int
 
 
 class ToolCall(TypedDict):
@@ -248,9 +251,9 @@ class Emitter:
         """Open a turn."""
         self._emit("ai-start", turn, to=to)
 
-    def ai_delta(self, to: str, message_id: str, text: str) -> None:
-        """Send a fragment of a reply being written."""
-        self._emit("ai-delta", Delta(id=message_id, delta=text), to=to)
+    def ai_delta(self, to: str, message_id: str, text: str, at: int) -> None:
+        """Send a fragment of a reply being written, starting at character ``at``."""
+        self._emit("ai-delta", Delta(id=message_id, delta=text, at=at), to=to)
 
     def ai_tool(self, to: str, call: ToolCall) -> None:
         """Show a tool call while it runs."""

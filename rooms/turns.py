@@ -237,9 +237,10 @@ class TurnRunner:
         if message_id not in turn.partial:  # a reply people now see being written
             turn.record["messages"].append(message_id)
             self._keep(self.record.open_turn, room.name, room.thread(), turn.record)
+        at = _js_length(turn.partial.get(message_id, ""))
         turn.partial[message_id] = turn.partial.get(message_id, "") + text
         room.busy.delta(message_id, text)
-        self.emitter.ai_delta(room.name, message_id, text)
+        self.emitter.ai_delta(room.name, message_id, text, at)
         for sink in sinks:
             sink.put("delta", {"id": message_id, "text": text})
 
@@ -308,3 +309,9 @@ class TurnRunner:
         if turn.stopped_by is not None and status == "cancelled":
             payload["stopped_by"] = turn.stopped_by.public()
         return payload
+
+
+def _js_length(text: str) -> int:
+    """Return ``text``'s length as JavaScript counts it (UTF-16 code units): the
+    page compares it with the text it shows."""
+    return len(text.encode("utf-16-le")) // 2

@@ -185,6 +185,15 @@ export function partialReplies(partial) {
   return partial.filter((p) => p && p.id != null && typeof p.text === 'string');
 }
 
+// A delta continues the text at character `at` (the length written before it). A joiner's partial
+// text and the deltas racing it can overlap: what is already shown is not added twice. Without
+// `at` (an older server) the delta is appended.
+export function continuedText(shownText, delta, at) {
+  if (!Number.isInteger(at) || at < 0 || at > shownText.length) return shownText + delta;
+  if (shownText.length >= at + delta.length) return shownText; // already shown
+  return shownText.slice(0, at) + delta;
+}
+
 // The longer text wins: welcome's partial may be older than deltas already shown.
 export function resumedText(shownText, partialText) {
   return partialText.length >= shownText.length ? partialText : shownText;

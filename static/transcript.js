@@ -5,7 +5,7 @@ import { renderMarkdown } from './markdown.js';
 import { decorateCode, decorateMessage, refreshRegenerate } from './msgtools.js';
 import { els, make, state } from './page.js';
 import {
-  END_NOTES, isOwn, partialReplies, planRebuild, resumedText, stoppedNote, version, waitingNote,
+  END_NOTES, continuedText, isOwn, partialReplies, planRebuild, resumedText, stoppedNote, version, waitingNote,
 } from './store.js';
 import { clearTypist } from './typing.js';
 import { noteArrival } from './unread.js';
@@ -157,7 +157,7 @@ export function onDelta(data) {
     if (state.shown.has(data.id)) return; // a late delta for a reply already shown in full
     stream = createStream(data.id);
   }
-  stream.text += data.delta;
+  stream.text = continuedText(stream.text, data.delta, data.at);
   scheduleRender(stream);
 }
 

@@ -100,6 +100,43 @@ def test_a_burst_from_three_processes_loses_nothing_and_runs_one_turn_at_a_time(
     assert len(replies) == len(people[0].payloads("ai-end"))  # one per turn
 
 
+def continued(shown: str, delta: str, at: int) -> str:
+    """Apply a delta as the page does (static/store.js ``continuedText``)."""
+    if at > len(shown):
+        return shown + delta
+    if len(shown) >= at + len(delta):
+        return shown
+    return shown[:at] + delta
+
+
+def test_a_joiner_on_another_process_sees_the_reply_written_so_far(make_cluster, tabs):
+    cluster = make_cluster(2, DEMO_DELAY_MS="30")
+    ann = tabs(cluster.url(0), "Ann", "joining")
+    frames: list[str] = []
+    streaming = threading.Thread(
+        target=lambda: frames.extend(ann.stream(cluster.url(0), "count to 120")),
+        daemon=True,
+    )
+    streaming.start()
+    ann.wait("ai-delta", 20, 30)  # process 0 is writing the reply
+    cid = tabs(cluster.url(1), "Cid", "joining")
+    (welcome,) = cid.payloads("welcome")
+    busy = welcome["busy"]
+    assert busy is not None and busy["replying_to"] == ["Ann"]
+    ((partial,),) = [busy["partial"]]
+    assert partial["text"].startswith("1 2 3")
+    streaming.join(60)
+    # The partial text, continued by the deltas that came after it, is the reply:
+    # nothing missing, nothing twice.
+    (end,) = cid.wait("ai-end")
+    assert end["status"] == "completed"
+    shown = partial["text"]
+    for delta in cid.payloads("ai-delta"):
+        shown = continued(shown, delta["delta"], delta["at"])
+    reply = [m for m in cid.payloads("message-list")[-1] if m["role"] == "assistant"]
+    assert shown == reply[0]["content"]
+
+
 def test_stop_on_one_process_stops_the_reply_written_on_another(make_cluster, tabs):
     cluster = make_cluster(2, DEMO_DELAY_MS="150")
     owner = tabs(cluster.url(1), "Olga", "stopping")  # the room is hers

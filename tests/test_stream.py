@@ -43,6 +43,25 @@ def test_sse_streams_deltas_then_done_and_the_room_sees_it(client, people):
     assert bob.payloads("message")[0]["content"] == "hello from the stream"
 
 
+def test_each_delta_says_where_it_starts_as_javascript_counts(client, people):
+    """``at`` lets a page that joined mid-reply skip what its partial text already
+    holds; it counts UTF-16 code units, as the page's string lengths do."""
+    bob = people("Bob")
+    alice = people("Alice")
+    body = {"content": "emoji 🎉👩‍💻 and é count"}  # the demo quotes it back
+    response = client.post(
+        "/stream", json=body, headers={**SSE, "X-Socket-Id": alice.sid}
+    )
+    assert response.status_code == 200
+    reply = bob.wait("message-list", 2)[-1][0]
+    assert "🎉" in reply["content"]
+    written = ""
+    for delta in bob.payloads("ai-delta"):
+        assert delta["at"] == len(written.encode("utf-16-le")) // 2
+        written += delta["delta"]
+    assert written == reply["content"]
+
+
 def test_plain_text_for_the_original_client(client):
     body = {"content": "hi there", "user_id": "legacy-1", "name": "Legacy"}
     response = client.post("/stream", json=body, headers={"Accept": "application/json"})

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
-  badgeText, busyText, createState, draftProblem, isOwn, pageTitle, partialReplies, planQueue,
+  badgeText, busyText, continuedText, createState, draftProblem, isOwn, pageTitle, partialReplies, planQueue,
   planRebuild, resumedText, roomFromSearch, stoppedNote, validIdentity, validMembers, version,
 } from '../../static/store.js';
 
@@ -163,6 +163,15 @@ test('welcome resumes partial replies, and the longer text wins', () => {
   assert.deepEqual(partialReplies(undefined), []);
   assert.equal(resumedText('Hello', 'Hel'), 'Hello');
   assert.equal(resumedText('He', 'Hel'), 'Hel');
+});
+
+test('a delta continues the text at its offset, never repeating what a joiner already has', () => {
+  assert.equal(continuedText('Hello', ' world', 5), 'Hello world');
+  // welcome's partial already held this delta (it raced the join): shown once
+  assert.equal(continuedText('Hello world', ' world', 5), 'Hello world');
+  assert.equal(continuedText('Hello wo', ' world', 5), 'Hello world'); // overlaps: completed
+  assert.equal(continuedText('Hello', ' world', undefined), 'Hello world'); // an older server
+  assert.equal(continuedText('Hi', ' world', 5), 'Hi world'); // a gap: keep going
 });
 
 test('a draft is refused with the sentence that says why', () => {
