@@ -38,6 +38,7 @@ from redis.lock import Lock
 from rooms.protocol import ChatMessage
 from rooms.state import BusyRecord
 from rooms.state import Member
+from rooms.state import MemoryState
 from rooms.state import Pending
 from rooms.state import Room
 from rooms.state import StreamSink
@@ -534,7 +535,7 @@ class RedisBusy:
         )
 
 
-class RedisState:
+class RedisState(MemoryState):
     """``RoomState`` for shared mode: each process keeps its own ``Room`` objects
     (locks, caches, the turn it runs), whose shared parts live in Redis."""
 
@@ -548,16 +549,16 @@ class RedisState:
         sleep: Callable[[float], None],
         publish: Callable[[dict], None],
     ) -> None:
+        super().__init__()  # the Room objects and connections of this process
         self.client = client
         self.keys = keys
         self.process = process
         self.spawn = spawn
         self.sleep = sleep
         self.publish = publish
-        self._rooms: dict[str, Room] = {}
-        self._members: dict[str, Member] = {}  # the connections of this process
 
-    def _build(self, name: str) -> Room:
+    def new_room(self, name: str) -> Room:
+        """Make the ``Room`` object for ``name``, its shared parts in Redis."""
         client, keys = self.client, self.keys
         return Room(
             name,
@@ -581,30 +582,6 @@ class RedisState:
             room = self.open(name)
         return room
 
-    def open(self, name: str) -> Room:
-        """Return this process's ``Room`` for ``name``, made on first use."""
-        room = self._rooms.get(name)
-        if room is None:
-            room = self._rooms.setdefault(name, self._build(name))
-        return room
-
-    def local(self, name: str) -> Room | None:
-        """Return this process's ``Room`` for ``name``, if it has one."""
-        return self._rooms.get(name)
-
-    def count(self) -> int:
-        """Return how many rooms this process has open."""
-        return len(self._rooms)
-
-    def all(self) -> list[Room]:
-        """Return the rooms this process has open."""
-        return list(self._rooms.values())
-
-    def close(self, room: Room) -> None:
-        """Forget this process's ``Room`` object."""
-        if self._rooms.get(room.name) is room:
-            del self._rooms[room.name]
-
     def forget(self, room: Room) -> None:
         """Delete what Redis holds of an expired room (nobody in it, no turn)."""
         parts = (
@@ -627,10 +604,6 @@ class RedisState:
             raw = self.client.hget(self.keys.sids, sid)
             member = member_from(raw) if raw is not None else None
         return member
-
-    def bind(self, member: Member) -> None:
-        """Record ``member`` as the identity of its connection (of this process)."""
-        self._members[member.sid] = member
 
     def unbind(self, sid: str) -> Member | None:
         """Forget connection ``sid``; one of another process is told to forget it."""

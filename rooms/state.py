@@ -458,8 +458,16 @@ class MemoryState:
         """Return the room called ``name``, opening it on first use."""
         room = self._rooms.get(name)
         if room is None:  # setdefault is atomic: no green switch can happen inside
-            room = self._rooms.setdefault(name, Room(name))
+            room = self._rooms.setdefault(name, self.new_room(name))
         return room
+
+    def new_room(self, name: str) -> Room:
+        """Make the ``Room`` object for ``name`` (its parts in memory)."""
+        return Room(name)
+
+    def local(self, name: str) -> Room | None:
+        """Return this process's ``Room`` for ``name``, if it has one."""
+        return self._rooms.get(name)
 
     def count(self) -> int:
         """Return how many rooms are open."""
