@@ -145,7 +145,15 @@ class Cluster:
             self.sleep(SWEEP_S)
 
     def sweep(self) -> None:
-        """Take the people of dead processes out, and the rooms nobody works for."""
+        """Take the people of dead processes out, and the rooms nobody works for.
+
+        One process sweeps per interval (whichever takes the sweeper key first),
+        so the cost does not grow with the number of processes."""
+        sweeper = self.client.set(
+            self.keys.sweeper, self.process, nx=True, px=int(SWEEP_S * 900)
+        )
+        if not sweeper:
+            return
         for process in self.client.smembers(self.keys.processes):
             if process != self.process and not self.client.exists(
                 self.keys.process(process)

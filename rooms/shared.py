@@ -80,6 +80,11 @@ class Keys:
         return f"{self.prefix}:active"
 
     @property
+    def sweeper(self) -> str:
+        """Held for one sweep interval by the process sweeping in it."""
+        return f"{self.prefix}:sweeper"
+
+    @property
     def sids(self) -> str:
         """Hash: connection sid -> its member, whichever process holds it."""
         return f"{self.prefix}:sids"
