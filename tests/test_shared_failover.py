@@ -9,7 +9,9 @@ starts both).
 from __future__ import annotations
 
 import threading
+import time
 
+import openai
 import pytest
 
 from tests.cluster import LivePerson
@@ -233,3 +235,44 @@ def test_a_restart_of_every_process_keeps_the_conversation(make_cluster, tabs):
     after = [m["id"] for m in history(tabs(cluster.url(1), "Cid", "restart"))]
     assert [i for i in after if i in before] == before  # all kept, in order
     assert "keep-1" in after
+
+
+def test_an_assistants_client_cancels_a_run_through_any_process(make_cluster):
+    """The engine's /v1 in shared mode: the cancel reaches process 1, the model
+    runs on process 0, and the run still stops within seconds."""
+    cluster = make_cluster(2, ENGINE_API_KEY="engine-key", DEMO_DELAY_MS="100")
+    clients = [
+        openai.OpenAI(api_key="engine-key", base_url=cluster.url(i) + "/v1")
+        for i in range(2)
+    ]
+    assistant = clients[0].beta.assistants.create(model="demo", name="Counter")
+    thread = clients[0].beta.threads.create(
+        messages=[{"role": "user", "content": "count to 300"}]
+    )
+    run = clients[0].beta.threads.runs.create(
+        thread_id=thread.id, assistant_id=assistant.id
+    )
+    deadline = time.monotonic() + 20
+    while (
+        clients[1].beta.threads.runs.retrieve(run.id, thread_id=thread.id).status
+        in ("queued",)
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    time.sleep(1.5)  # it is writing (300 words take 30 s)
+    clients[1].beta.threads.runs.cancel(run.id, thread_id=thread.id)
+    started = time.monotonic()
+    while time.monotonic() - started < 10:
+        run = clients[1].beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+        if run.status not in ("in_progress", "cancelling"):
+            break
+        time.sleep(0.2)
+    assert run.status == "cancelled"
+    (reply,) = [
+        m
+        for m in clients[1].beta.threads.messages.list(thread_id=thread.id).data
+        if m.role == "assistant"
+    ]
+    assert len(reply.content[0].text.value.split()) < 200  # stopped midway
+    for client in clients:
+        client.close()

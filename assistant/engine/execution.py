@@ -33,6 +33,8 @@ STEP_ERROR_CODES = ("server_error", "rate_limit_exceeded")
 # How often the growing reply is written to the store: a crash loses at most this
 # much of what people already saw, and a token costs no write.
 SAVE_TEXT_EVERY_S = 1.0
+# How often a run streaming on a shared store looks for a cancel made elsewhere.
+CANCEL_CHECK_S = 1.0
 
 
 class Cancelled(Exception):
@@ -77,6 +79,7 @@ class RunExecution:
         self.run: dict[str, Any] = {}
         self.message: dict[str, Any] | None = None
         self.saved_at = 0.0  # when the open message was last written (monotonic)
+        self.cancel_checked_at = time.monotonic()  # last look for a cancel elsewhere
         self.step: dict[str, Any] | None = None
         self.calls: list[dict[str, Any]] = []
         self.call_index: dict[int, int] = {}
@@ -167,7 +170,7 @@ class RunExecution:
         events = iter(provider.stream(request))
         try:
             for event in events:
-                if self.cancel.is_set():
+                if self.cancel.is_set() or self._cancelled_elsewhere():
                     raise Cancelled
                 self._apply(event)
         finally:
@@ -177,6 +180,19 @@ class RunExecution:
                 close()
         if self.cancel.is_set():
             raise Cancelled
+
+    def _cancelled_elsewhere(self) -> bool:
+        """Tell whether another process marked this run ``cancelling`` (a shared
+        store: a cancel request may reach any process, while only this one runs
+        the model).  Read at most once a second."""
+        if not self.store.shared:
+            return False
+        now = time.monotonic()
+        if now - self.cancel_checked_at < CANCEL_CHECK_S:
+            return False
+        self.cancel_checked_at = now
+        run = self.store.get("runs", self.run_id)
+        return run is not None and run["status"] == "cancelling"
 
     def _apply(self, event: Any) -> None:
         """Map one provider event onto the run."""
