@@ -128,6 +128,41 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     return app
 
 
+# eventlet's WSGI server's connection cap here (``max_size``), and what
+# ``raise_file_limit`` needs for it: a descriptor per connection, and some spare
+# for the listener, the store, logs and outgoing requests.
+MAX_CONNECTIONS = 10_000
+SPARE_FILES = 100
+
+
+def raise_file_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit; return it.
+
+    Each connection holds a file descriptor, and the usual soft limit (1,024)
+    would refuse connections long before ``MAX_CONNECTIONS``.  Only the hard
+    limit needs an administrator (``ulimit -Hn``, systemd's ``LimitNOFILE``);
+    below what ``MAX_CONNECTIONS`` needs, say so once at start.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:  # a platform cap below the hard limit
+            log.warning("could not raise the open-file limit to %s: %s", hard, exc)
+    if soft != resource.RLIM_INFINITY and soft < MAX_CONNECTIONS + SPARE_FILES:
+        log.warning(
+            "the open-file limit is %s, so about %s connections fit; raise the hard "
+            "limit (ulimit -Hn, systemd LimitNOFILE) for %s",
+            soft,
+            max(soft - SPARE_FILES, 0),
+            MAX_CONNECTIONS,
+        )
+    return soft
+
+
 def listen(host: str, port: int):
     """Return eventlet's listening socket for ``host:port``, with Nagle off.
 
@@ -162,7 +197,7 @@ def serve(app: Flask) -> None:
         debug=False,
         log_output=False,
         # eventlet's WSGI server stops accepting at 1,024 connections by default.
-        max_size=10_000,
+        max_size=MAX_CONNECTIONS,
         # ...and holds back writes under 4 KiB, which would buffer a whole /stream
         # reply; send each SSE frame as it is written.
         minimum_chunk_size=0,
@@ -176,4 +211,5 @@ if __name__ == "__main__":
         init_logging()
         log.error("configuration error: %s", exc)
         sys.exit(2)
+    raise_file_limit()
     serve(application)
