@@ -1,5 +1,6 @@
-"""``python app.py`` raises its own open-file limit, so a shell's default soft
-limit (1,024) does not cap it at a thousand connections."""
+"""``python app.py`` and gunicorn (``gunicorn.conf.py``) raise their own open-file
+limit, so a shell's default soft limit (1,024) does not cap them at a thousand
+connections."""
 
 from __future__ import annotations
 
@@ -33,11 +34,19 @@ def low_soft_file_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def test_python_app_py_raises_its_soft_file_limit_to_the_hard_limit(
-    tmp_path, low_soft_file_limit
+def serving_process(pid: int) -> int:
+    """Return gunicorn's one worker, or ``pid`` itself when it has no children."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return int(children[0]) if children else pid
+
+
+@pytest.mark.parametrize(
+    "gunicorn", [False, True], ids=["python-app.py", "gunicorn-gevent"]
+)
+def test_the_server_raises_its_soft_file_limit_to_the_hard_limit(
+    tmp_path, low_soft_file_limit, gunicorn
 ):
-    server = LiveServer(tmp_path)
-    with server:
+    with LiveServer(tmp_path, gunicorn=gunicorn, worker="gevent") as server:
         assert server.process is not None
-        soft, hard = open_file_limits(server.process.pid)
+        soft, hard = open_file_limits(serving_process(server.process.pid))
         assert soft == hard
