@@ -136,6 +136,41 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     return app
 
 
+# eventlet's WSGI server's connection cap here (``max_size``), and what
+# ``raise_file_limit`` needs for it: a descriptor per connection, and some spare
+# for the listener, the store, logs and outgoing requests.
+MAX_CONNECTIONS = 10_000
+SPARE_FILES = 100
+
+
+def raise_file_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit; return it.
+
+    Each connection holds a file descriptor, and the usual soft limit (1,024)
+    would refuse connections long before ``MAX_CONNECTIONS``.  Only the hard
+    limit needs an administrator (``ulimit -Hn``, systemd's ``LimitNOFILE``);
+    below what ``MAX_CONNECTIONS`` needs, say so once at start.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:  # a platform cap below the hard limit
+            log.warning("could not raise the open-file limit to %s: %s", hard, exc)
+    if soft != resource.RLIM_INFINITY and soft < MAX_CONNECTIONS + SPARE_FILES:
+        log.warning(
+            "the open-file limit is %s, so about %s connections fit; raise the hard "
+            "limit (ulimit -Hn, systemd LimitNOFILE) for %s",
+            soft,
+            max(soft - SPARE_FILES, 0),
+            MAX_CONNECTIONS,
+        )
+    return soft
+
+
 def listen(host: str, port: int):
     """Return eventlet's listening socket for ``host:port``, with Nagle off.
 
@@ -151,6 +186,24 @@ def listen(host: str, port: int):
     listener = eventlet.listen((host, port))
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return listener
+
+
+def small_buffer_protocol():
+    """Return eventlet's HTTP protocol with 1 KiB socket buffers instead of 8 + 16.
+
+    Every connection keeps the read and write buffers of the request that opened
+    it, and a WebSocket's request never ends: eventlet's defaults cost an idle
+    Socket.IO connection about 11 KB of its 70 (issue 14).  WebSocket frames go
+    straight to the socket; larger HTTP writes bypass a small buffer.  Never 0:
+    eventlet's unbuffered ``writelines`` can lose data (its issue 295).
+    """
+    import eventlet.wsgi
+
+    class SmallBufferProtocol(eventlet.wsgi.HttpProtocol):
+        rbufsize = 1024
+        wbufsize = 1024
+
+    return SmallBufferProtocol
 
 
 def serve(app: Flask) -> None:
@@ -170,7 +223,8 @@ def serve(app: Flask) -> None:
         debug=False,
         log_output=False,
         # eventlet's WSGI server stops accepting at 1,024 connections by default.
-        max_size=10_000,
+        max_size=MAX_CONNECTIONS,
+        protocol=small_buffer_protocol(),
         # ...and holds back writes under 4 KiB, which would buffer a whole /stream
         # reply; send each SSE frame as it is written.
         minimum_chunk_size=0,
@@ -184,4 +238,5 @@ if __name__ == "__main__":
         init_logging()
         log.error("configuration error: %s", exc)
         sys.exit(2)
+    raise_file_limit()
     serve(application)

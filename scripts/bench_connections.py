@@ -1,173 +1,246 @@
-"""Benchmark many connections on one server process: memory, and fan-out latency.
+"""Benchmark many idle browser-like connections held by one server process.
 
-    .venv/bin/python scripts/bench_connections.py [--clients 1000] [--rooms 50]
+    .venv/bin/python scripts/bench_connections.py [--clients 10000]
+        [--room-size 50] [--load-processes 4] [--hold 30]
+        [--servers eventlet,gevent,node] [--repeat 1] [--server-soft-limit 1024]
 
-Starts ``python app.py`` (eventlet) on a free loopback port, connects N real
-Socket.IO clients over WebSocket (green threads in this process), registers them in
-R rooms, then has one person in every room send a message at the same moment and
-measures how long each message takes to reach the others in its room.  The clients
-run on the same two cores as the server, so the figures are an upper bound.
-Prints figures; asserts nothing.
+Starts each server as users do (``eventlet``: ``python app.py``; ``gevent``:
+``gunicorn -k gevent`` with ``gunicorn.conf.py``; ``node``: the reference
+socket.io 4 server of ``scripts/node_ref``) with a soft open-file limit of
+``--server-soft-limit`` (a shell's usual 1,024), so the server must raise it
+itself, as ``python app.py``, ``gunicorn.conf.py`` and Node do.  Then
+``--load-processes`` Node socket.io-client processes (``scripts/node_ref/load.mjs``)
+open N WebSocket connections between them, offering permessage-deflate as
+browsers do, each registered in a room of ``--room-size``; the connections then
+stay idle for ``--hold`` seconds (a ping every 25 s).
+
+Prints, per server: connections held (file descriptors open in the server) and
+how many clients lost theirs, the server's open-file limit, resident memory
+before and with the clients, memory per connection (after the joins were
+delivered, and again after the hold), and CPU per connection-minute while idle.
+With ``--repeat``, ranges over the runs.  The clients share the machine's cores
+with the server.  Prints; asserts nothing.
 """
 
 from __future__ import annotations
 
-import eventlet
+import argparse
+import contextlib
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-eventlet.monkey_patch()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import argparse  # noqa: E402
-import os  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import bench_fanout as fanout  # noqa: E402
 
-import requests  # noqa: E402
-import socketio  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def start_server(folder: str, port: int) -> subprocess.Popen:
-    """Run ``python app.py`` on ``port`` with the demo model and a scratch database."""
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "ENGINE_DB": str(Path(folder) / "bench.sqlite3"),
-        "OPENAI_API_KEY": "",
-        "MODEL_BASE_URL": "",
-        "ASSISTANTS_BASE_URL": "",
-        "EMPTY_ROOM_TTL_S": "-1",
-        # Every benchmark client shares 127.0.0.1: lift the per-address rates.
-        "LIMIT_REGISTRATION_RATE": "1000000 per minute",
-        "LIMIT_NEW_ROOM_RATE": "1000000 per minute",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_until(lambda: healthy(port), timeout=30)
-    return server
+from tests.live_server import free_port  # noqa: E402
+from tests.live_server import stop_process  # noqa: E402
+from tests.live_server import wait_healthy  # noqa: E402
 
 
-def healthy(port: int) -> bool:
-    """Tell whether the server answers /healthz."""
+@contextlib.contextmanager
+def soft_file_limit(limit: int):
+    """Lower this process's soft open-file limit while children are started."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(limit, hard), hard))
     try:
-        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
-    except requests.RequestException:
-        return False
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def rss_mib(pid: int) -> float:
-    """Return a process's resident memory in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def open_files(pid: int) -> int:
+    """Return how many file descriptors a process holds."""
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
-def connect(url: str, index: int, room: str, heard: dict, joins: list):
-    """Connect and register one client; count the joins it hears and note when it
-    hears the benchmark message."""
-    client = socketio.Client(reconnection=False)
-    client.on("message", lambda m: heard.setdefault(index, time.monotonic()))
-    client.on("join", lambda m: joins.append(index))
-    client.connect(url, transports=["websocket"], wait_timeout=30)
-    identity = {"user_id": f"c{index}", "name": f"C{index}", "room": room}
-    ack = client.call("register", identity, timeout=60)
-    assert ack["ok"], ack
-    return client
+def file_limit(pid: int) -> str:
+    """Return a process's soft open-file limit, as the kernel has it."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return line.split()[3]
+    return "?"
 
 
-def wait_until(predicate, timeout: float) -> None:
-    """Wait for ``predicate`` with a deadline (then carry on and report)."""
+def wait_settled(pid: int, timeout: float = 300) -> None:
+    """Wait until ``pid`` uses under a tenth of a core over a second: the joins
+    have been delivered (idle pings alone stay below that)."""
     deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        eventlet.sleep(0.01)
+    while time.monotonic() < deadline:
+        before = fanout.cpu_seconds(pid)
+        time.sleep(1.0)
+        if fanout.cpu_seconds(pid) - before < 0.1:
+            return
+    print(f"  (the server was still busy after {timeout:g} s)", flush=True)
 
 
-def free_port() -> int:
-    """Return a free loopback port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def percentile(sorted_values: list[float], share: float) -> float:
-    """Return the ``share`` percentile (0-1) of already sorted values."""
-    return sorted_values[min(len(sorted_values) - 1, int(share * len(sorted_values)))]
-
-
-def run(url: str, pid: int, clients_wanted: int, room_count: int) -> list:
-    """Connect, wait for the join notices to settle, fan out; print each figure."""
-    idle_rss = rss_mib(pid)
-    heard: dict[int, float] = {}
-    joins: list[int] = []
-    rooms = [f"r{index % room_count}" for index in range(clients_wanted)]
-    started = time.monotonic()
-    pool = eventlet.GreenPool(100)  # connect 100 at a time
-    clients = list(
-        pool.imap(
-            lambda i: connect(url, i, rooms[i], heard, joins), range(clients_wanted)
+def start_loads(url: str, args) -> list[subprocess.Popen]:
+    """Start the load processes, each with its share of the clients."""
+    share = -(-args.clients // args.load_processes)  # ceiling
+    rooms = max(1, args.clients // args.room_size)
+    loads = []
+    for first in range(0, args.clients, share):
+        options = {
+            "url": url,
+            "clients": min(share, args.clients - first),
+            "first": first,
+            "rooms": rooms,
+            "rate": 0,
+            "seconds": 0,
+            "deflate": True,
+            "answer": "every",  # nobody sends; leave the rooms' settings alone
+        }
+        loads.append(
+            subprocess.Popen(
+                ["node", "load.mjs", json.dumps(options)],
+                cwd=fanout.NODE_DIR,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
         )
-    )
-    print(
-        f"{clients_wanted} clients in {room_count} rooms connected and registered"
-        f" in {time.monotonic() - started:.1f} s"
-    )
-    # In a room of k people, each hears everyone who joined after them: k(k-1)/2.
-    expected = sum(k * (k - 1) // 2 for k in (rooms.count(r) for r in set(rooms)))
-    wait_until(lambda: len(joins) >= expected, timeout=300)
-    print(
-        f"{len(joins)} of {expected} join notices delivered"
-        f" by {time.monotonic() - started:.1f} s"
-    )
-    loaded_rss = rss_mib(pid)
-    print(
-        f"server memory: {idle_rss:.0f} MiB idle, {loaded_rss:.0f} MiB with"
-        f" {clients_wanted} clients"
-        f" ({(loaded_rss - idle_rss) * 1024 / clients_wanted:.0f} KiB each)"
-    )
-    heard.clear()
-    senders = clients[:room_count]  # one in each room
-    sent = time.monotonic()
-    for sender in senders:
-        sender.emit("message", {"content": "fan-out check"})
-    listeners = clients_wanted - len(senders)
-    wait_until(lambda: len(heard) >= listeners, timeout=120)
-    ms = sorted((t - sent) * 1000 for t in heard.values())
-    print(
-        f"{len(senders)} messages at once, each to its room: {len(ms)} of {listeners}"
-        f" deliveries; p50 {percentile(ms, 0.5):.0f} ms,"
-        f" p99 {percentile(ms, 0.99):.0f} ms, last {ms[-1]:.0f} ms"
-    )
-    return clients
+    return loads
+
+
+def wait_ready(loads: list[subprocess.Popen]) -> None:
+    """Wait until every load process has registered all its clients."""
+    for load in loads:
+        assert load.stdout is not None
+        line = load.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"a load process failed to connect: {line!r}")
+
+
+def finish(loads: list[subprocess.Popen]) -> int:
+    """Tell every load to finish; return how many connections were lost before."""
+    lost = 0
+    for load in loads:
+        assert load.stdin is not None and load.stdout is not None
+        load.stdin.write("go\n")
+        load.stdin.flush()
+    for load in loads:
+        assert load.stdout is not None
+        for line in load.stdout:
+            if line.startswith("result "):
+                lost += json.loads(line[len("result ") :])["disconnects"]
+                break
+        load.wait(timeout=60)
+    return lost
+
+
+def hold(server: str, args, folder: str) -> dict:
+    """Start ``server``, connect the clients, hold them idle; return the figures."""
+    port = free_port()
+    with soft_file_limit(args.server_soft_limit):
+        process = fanout.start_server(server, folder, port, {})
+    loads: list[subprocess.Popen] = []
+    try:
+        fanout.wait_for_port(port, process)
+        url = f"http://127.0.0.1:{port}"
+        if server != "node":
+            wait_healthy(process, url, 30, server, lambda: "(see its log)")
+        time.sleep(1.0)
+        pid = fanout.worker_of(process.pid).pid
+        rss_before, files_before = fanout.rss_bytes(pid), open_files(pid)
+        started = time.monotonic()
+        loads = start_loads(url, args)
+        wait_ready(loads)
+        connect_s = time.monotonic() - started
+        wait_settled(pid)
+        rss_joined = fanout.rss_bytes(pid)
+        cpu_before = fanout.cpu_seconds(pid)
+        time.sleep(args.hold)
+        idle_cpu = fanout.cpu_seconds(pid) - cpu_before
+        figures = {
+            "connect_s": connect_s,
+            "held": open_files(pid) - files_before,
+            "limit": file_limit(pid),
+            "rss_before_mb": rss_before / 2**20,
+            "rss_mb": fanout.rss_bytes(pid) / 2**20,
+            "kb_joined": (rss_joined - rss_before) / args.clients / 1024,
+            "kb_held": (fanout.rss_bytes(pid) - rss_before) / args.clients / 1024,
+            "idle_us": idle_cpu / args.clients / (args.hold / 60) * 1e6,
+        }
+        figures["lost"] = finish(loads)
+        return figures
+    finally:
+        for load in loads:
+            if load.poll() is None:
+                load.kill()
+                load.wait()
+        stop_process(process)
+
+
+COLUMNS = (
+    ("fd limit", "limit", "s"),
+    ("connect s", "connect_s", ".1f"),
+    ("fds held", "held", "d"),
+    ("lost", "lost", "d"),
+    ("MB before", "rss_before_mb", ".1f"),
+    ("MB held", "rss_mb", ".1f"),
+    ("KB/c joined", "kb_joined", ".1f"),
+    ("KB/c held", "kb_held", ".1f"),
+    ("idle us/c/min", "idle_us", ".1f"),
+)
+
+
+def report(title: str, results: list[tuple[str, dict]]) -> None:
+    """Print one table: a row per run, a column per figure (``/c``: per
+    connection)."""
+    print(f"\n== {title}")
+    print(f"{'':10}" + "".join(f"{name:>14}" for name, _, _ in COLUMNS))
+    for server, figures in results:
+        cells = "".join(f"{format(figures[key], spec):>14}" for _, key, spec in COLUMNS)
+        print(f"{server:10}{cells}", flush=True)
+
+
+def summarize(results: list[tuple[str, dict]]) -> None:
+    """Print each server's memory per connection over the runs, and its ratio to
+    Node's (run by run)."""
+    print("\n== KB per idle connection (held), ranges over the runs")
+    by_server: dict[str, list[dict]] = {}
+    for server, figures in results:
+        by_server.setdefault(server, []).append(figures)
+    for server, runs in by_server.items():
+        kb = [run["kb_held"] for run in runs]
+        line = f"{server:12}{fanout.spread(kb, '.1f'):>16} KB"
+        if server != "node" and "node" in by_server:
+            node = [run["kb_held"] for run in by_server["node"]]
+            ratios = [a / b for a, b in zip(kb, node, strict=False) if b]
+            if ratios:
+                line += f"{fanout.spread(ratios, '.2f') + 'x Node':>20}"
+        print(line, flush=True)
 
 
 def main() -> None:
-    """Start the server, run the benchmark, and stop everything."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=1000)
-    parser.add_argument("--rooms", type=int, default=50)
+    """Hold the clients on every chosen server in turn, and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=10_000)
+    parser.add_argument("--room-size", type=int, default=50)
+    parser.add_argument("--load-processes", type=int, default=4)
+    parser.add_argument("--hold", type=float, default=30)
+    parser.add_argument("--servers", default="eventlet,gevent,node")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--server-soft-limit", type=int, default=1024)
     args = parser.parse_args()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as folder:
-        server = start_server(folder, port)
-        try:
-            clients = run(
-                f"http://127.0.0.1:{port}", server.pid, args.clients, args.rooms
-            )
-            for client in clients:
-                client.disconnect()
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+    fanout.raise_file_limit()  # the load processes inherit it
+    fanout.ensure_node_packages()
+    results: list[tuple[str, dict]] = []
+    title = (
+        f"{args.clients} idle connections, rooms of {args.room_size}, deflate offered,"
+        f" from {args.load_processes} client processes, held {args.hold:g} s"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-connections-") as folder:
+        for _ in range(args.repeat):
+            for server in args.servers.split(","):
+                results.append((server, hold(server, args, folder)))
+                report(title, results[-1:])
+    summarize(results)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
     .venv/bin/python scripts/bench_fanout.py [--scenarios one-room,rooms,idle]
         [--seconds 10] [--one-room-clients 1000] [--rooms 20] [--room-size 50]
         [--rooms-rate 20] [--idle-clients 2000] [--answer addressed]
+        [--servers eventlet,gevent,node] [--deflate on,off] [--repeat 1]
 
-Starts ``python app.py`` (eventlet, demo model at 0 ms, limits lifted so the load
-is not refused) and ``scripts/node_ref/server.mjs`` (socket.io 4 with its
+Starts Threadroom as users do on each async mode (``eventlet``: ``python app.py``;
+``gevent``: ``gunicorn -k gevent -w 1``; demo model at 0 ms, limits lifted so the
+load is not refused) and ``scripts/node_ref/server.mjs`` (socket.io 4 with its
 defaults, the same room semantics), one at a time on a free port, and drives each
 with the same Node socket.io-client load (``scripts/node_ref/load.mjs``): N clients
 over WebSocket, offering permessage-deflate as browsers do, then not.  The Node
@@ -19,8 +21,9 @@ Scenarios (from issue 14):
 For each run it prints delivery latency p50/p99 (sent → received, one clock: the
 load process), server CPU per delivery (``/proc/<pid>/stat`` utime+stime over the
 window, drain included), the load's CPU, memory per idle connection (server RSS
-after every client registered, less RSS before, over N), and Threadroom/Node
-ratios.  ``--answer addressed`` (the default) sets each room to answer only when
+after every client registered, less RSS before, over N), and each server's ratio
+to Node; with ``--repeat`` it ends with each figure's range over the runs.
+``--answer addressed`` (the default) sets each room to answer only when
 addressed, so both servers do the same chat fan-out; ``every`` adds Threadroom's
 assistant turns (one per message burst) to its cost.  Clients and servers share
 the machine's cores, so treat the figures as relative.  Prints; asserts nothing.
@@ -146,8 +149,19 @@ def wait_quiet(pid: int, timeout: float = 120) -> None:
     print(f"  (the server was still busy after {timeout:g} s)", flush=True)
 
 
-def start_threadroom(folder: str, port: int, extra_env: dict[str, str]):
-    """Run ``python app.py`` with the demo model at 0 ms and lifted limits."""
+def threadroom_command(port: int, worker: str) -> list[str]:
+    """Return how users start Threadroom with ``worker``: ``python app.py`` for
+    eventlet, gunicorn's worker for gevent (and eventlet under gunicorn)."""
+    if worker == "eventlet":
+        return [sys.executable, "app.py"]
+    worker = worker.removeprefix("gunicorn-")
+    return [sys.executable, "-m", "gunicorn", "-k", worker,
+            "-w", "1", "--worker-connections", "100000",
+            "-b", f"127.0.0.1:{port}", "app:create_app()"]  # fmt: skip
+
+
+def start_threadroom(folder: str, port: int, extra_env: dict[str, str], worker: str):
+    """Run Threadroom on ``worker`` with the demo model at 0 ms and lifted limits."""
     env = {
         **os.environ,
         **CLEAN_ENV,
@@ -158,13 +172,8 @@ def start_threadroom(folder: str, port: int, extra_env: dict[str, str]):
         "DEMO_DELAY_MS": "0",
         **extra_env,
     }
-    command = [sys.executable, "app.py"]
-    if extra_env.get("BENCH_WORKER"):  # gunicorn's worker instead of python app.py
-        command = [sys.executable, "-m", "gunicorn", "-k", extra_env["BENCH_WORKER"],
-                   "-w", "1", "--worker-connections", "100000",
-                   "-b", f"127.0.0.1:{port}", "app:create_app()"]  # fmt: skip
     return subprocess.Popen(
-        command,
+        threadroom_command(port, extra_env.get("BENCH_WORKER", worker)),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -172,7 +181,7 @@ def start_threadroom(folder: str, port: int, extra_env: dict[str, str]):
     )
 
 
-def start_node(folder: str, port: int, extra_env: dict[str, str]):
+def start_node(folder: str, port: int, extra_env: dict[str, str], worker: str):
     """Run the reference socket.io server."""
     return subprocess.Popen(
         ["node", "server.mjs", str(port)],
@@ -182,16 +191,31 @@ def start_node(folder: str, port: int, extra_env: dict[str, str]):
     )
 
 
-SERVERS = {"threadroom": start_threadroom, "node": start_node}
+# The servers to compare: Threadroom on each async mode, and the reference.
+# ``threadroom`` is eventlet (``python app.py``), or ``BENCH_WORKER``'s worker.
+SERVERS = {
+    "threadroom": "eventlet",
+    "eventlet": "eventlet",
+    "gevent": "gevent",
+    "gunicorn-eventlet": "gunicorn-eventlet",
+    "node": "node",
+}
+
+
+def start_server(server: str, folder: str, port: int, extra_env: dict[str, str]):
+    """Start one of ``SERVERS`` on ``port``."""
+    worker = SERVERS[server]
+    start = start_node if worker == "node" else start_threadroom
+    return start(folder, port, extra_env, worker)
 
 
 def run_load(server: str, scenario: Scenario, deflate: bool, args, folder: str) -> dict:
     """Start ``server``, put ``scenario`` on it, and return the figures."""
     port = free_port()
-    process = SERVERS[server](folder, port, dict(args.env))
+    process = start_server(server, folder, port, dict(args.env))
     try:
         wait_for_port(port, process)
-        if server == "threadroom":  # gunicorn binds before its worker has the app
+        if server != "node":  # gunicorn binds before its worker has the app
             url = f"http://127.0.0.1:{port}"
             wait_healthy(process, url, 30, "threadroom", lambda: "(see its output)")
         time.sleep(1.0)  # let start-up finish before the baseline
@@ -300,14 +324,19 @@ COLUMNS = (
 )
 
 
-def report(scenario: Scenario, deflate: bool, results: dict[str, dict]) -> None:
-    """Print one scenario's figures for both servers and their ratios."""
+def title(scenario: Scenario, deflate: bool) -> str:
+    """Name one load: the scenario, its size and rate, and the deflate offer."""
     offered = "deflate offered" if deflate else "deflate not offered"
-    print(
-        f"\n== {scenario.name}: {scenario.clients} clients, {scenario.rooms} room(s),"
+    return (
+        f"{scenario.name}: {scenario.clients} clients, {scenario.rooms} room(s),"
         f" {scenario.rate:g} msg/s, {scenario.seconds:g} s, {offered}"
     )
-    print(f"{'':12}" + "".join(f"{title:>20}" for title, _, _ in COLUMNS))
+
+
+def report(scenario: Scenario, deflate: bool, results: dict[str, dict]) -> None:
+    """Print one load's figures for every server and their ratios to Node."""
+    print(f"\n== {title(scenario, deflate)}")
+    print(f"{'':20}" + "".join(f"{title:>20}" for title, _, _ in COLUMNS))
     for server, figures in results.items():
         cells = "".join(f"{fmt(figures.get(k), spec):>20}" for _, k, spec in COLUMNS)
         extra = (
@@ -315,10 +344,48 @@ def report(scenario: Scenario, deflate: bool, results: dict[str, dict]) -> None:
             if "delivered" in figures
             else ""
         )
-        print(f"{server:12}{cells}{extra}")
-    tr, node = results.get("threadroom", {}), results.get("node", {})
-    cells = "".join(f"{ratio(tr.get(k), node.get(k)):>20}" for _, k, _ in COLUMNS)
-    print(f"{'ratio':12}{cells}", flush=True)
+        print(f"{server:20}{cells}{extra}")
+    node = results.get("node")
+    for server, figures in results.items():
+        if node is None or server == "node":
+            continue
+        cells = "".join(
+            f"{ratio(figures.get(k), node.get(k)):>20}" for _, k, _ in COLUMNS
+        )
+        print(f"{server + '/node':20}{cells}", flush=True)
+
+
+def spread(values: list[float], spec: str) -> str:
+    """Format the range of a figure over repeated runs: ``low-high``, or one value."""
+    low, high = format(min(values), spec), format(max(values), spec)
+    return low if low == high else f"{low}-{high}"
+
+
+def summarize(key: str, runs: list[dict[str, dict]]) -> None:
+    """Print each figure's range over the repeated runs of one load, and the
+    range of each server's ratio to Node (taken run by run, back to back)."""
+    print(f"\n== {key}: ranges over {len(runs)} runs")
+    print(f"{'':20}" + "".join(f"{title:>20}" for title, _, _ in COLUMNS))
+    for server in runs[0]:
+        cells = ""
+        for _, k, spec in COLUMNS:
+            values = [run[server][k] for run in runs if run[server].get(k) is not None]
+            cells += f"{spread(values, spec) if values else '-':>20}"
+        print(f"{server:20}{cells}")
+    if "node" not in runs[0]:
+        return
+    for server in runs[0]:
+        if server == "node":
+            continue
+        cells = ""
+        for _, k, _ in COLUMNS:
+            ratios = [
+                run[server][k] / run["node"][k]
+                for run in runs
+                if run[server].get(k) is not None and run["node"].get(k)
+            ]
+            cells += f"{spread(ratios, '.2f') + 'x' if ratios else '-':>20}"
+        print(f"{server + '/node':20}{cells}", flush=True)
 
 
 def main() -> None:
@@ -332,9 +399,16 @@ def main() -> None:
     parser.add_argument("--room-size", type=int, default=50)
     parser.add_argument("--rooms-rate", type=float, default=20)
     parser.add_argument("--idle-clients", type=int, default=2000)
-    parser.add_argument("--servers", default="threadroom,node")
+    parser.add_argument(
+        "--servers",
+        default="eventlet,gevent,node",
+        help=f"comma-separated, run in this order: {', '.join(SERVERS)}",
+    )
     parser.add_argument("--deflate", default="on,off", help="on, off, or on,off")
     parser.add_argument("--answer", choices=("addressed", "every"), default="addressed")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run every load this many times"
+    )
     parser.add_argument(
         "--env",
         action="append",
@@ -346,14 +420,24 @@ def main() -> None:
     args = parser.parse_args()
     raise_file_limit()
     ensure_node_packages()
+    loads = [
+        (scenario, deflate == "on")
+        for scenario in scenarios(args)
+        for deflate in args.deflate.split(",")
+    ]
+    runs: dict[str, list[dict[str, dict]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as folder:
-        for scenario in scenarios(args):
-            for deflate in [d == "on" for d in args.deflate.split(",")]:
+        for _ in range(args.repeat):  # each round runs every load once, in turn
+            for scenario, deflate in loads:
                 results = {
                     server: run_load(server, scenario, deflate, args, folder)
                     for server in args.servers.split(",")
                 }
                 report(scenario, deflate, results)
+                runs.setdefault(title(scenario, deflate), []).append(results)
+    if args.repeat > 1:
+        for key, results_by_run in runs.items():
+            summarize(key, results_by_run)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,12 @@
 // server: N socket.io clients over WebSocket in R rooms, one sender per room.
 //
 //   node load.mjs '{"url": "http://127.0.0.1:5020", "clients": 1000, "rooms": 1,
-//                   "rate": 1, "seconds": 15, "deflate": true, "quiet": false}'
+//                   "rate": 1, "seconds": 15, "deflate": true, "quiet": false,
+//                   "first": 0}'
+//
+// `first` numbers this process's clients from there (people u<first>...), so that
+// several load processes can share one server's rooms (scripts/bench_connections.py
+// opens 10,000 sockets from several of them).
 //
 // Protocol with the parent (stdout lines): "ready" once every client is
 // registered (the connections are then idle: the parent reads the server's RSS);
@@ -20,6 +25,9 @@ const { clients, rooms, rate, seconds } = opts;
 // member of each room connects to urls[k % urls.length], so every room spans them
 // all and its sender (k = 0) is on the first.
 const urls = opts.urls ?? [opts.url];
+// Several client processes share the rooms (bench_connections.py): this one's
+// connections are numbered from `first`.
+const first = opts.first || 0;
 const CONNECT_BATCH = 50; // connections opened at once: a crowd arriving, not a SYN flood
 
 const sockets = [];
@@ -28,11 +36,13 @@ let deliveries = 0;
 const events = {}; // every event received while measuring, by name
 let acks = 0;
 let refused = 0;
+let disconnects = 0; // connections the server closed (or lost) after registering
 let measuring = false;
 
 function connect(index) {
-  const room = `bench${index % rooms}`;
-  const socket = io(urls[Math.floor(index / rooms) % urls.length], {
+  const number = first + index;
+  const room = `bench${number % rooms}`;
+  const socket = io(urls[Math.floor(number / rooms) % urls.length], {
     transports: ["websocket"],
     reconnection: false,
     forceNew: true,
@@ -54,10 +64,11 @@ function connect(index) {
   return new Promise((resolve, reject) => {
     socket.once("connect_error", reject);
     socket.once("connect", () => {
-      const person = { user_id: `u${index}`, name: `user${index}`, room };
+      const person = { user_id: `u${number}`, name: `user${number}`, room };
       socket.emit("register", person, (ack) => {
         if (!ack || !ack.ok) return reject(new Error(`register: ${JSON.stringify(ack)}`));
         sockets[index] = { socket, room };
+        socket.on("disconnect", () => { disconnects += 1; });
         resolve();
       });
     });
@@ -130,7 +141,7 @@ async function run() {
   measuring = false;
   latencies.sort((a, b) => a - b);
   return {
-    sent: total, acks, refused, expected, deliveries,
+    sent: total, acks, refused, expected, deliveries, disconnects,
     p50_ms: percentile(latencies, 50), p99_ms: percentile(latencies, 99),
     max_ms: latencies.length ? latencies[latencies.length - 1] : null,
     client_cpu_s: (cpu.user + cpu.system) / 1e6,
