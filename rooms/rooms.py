@@ -287,7 +287,7 @@ class Rooms:
         if queued:
             self.emitter.queue(room.name, waiting)
         if start_worker:
-            self.worker.start(room)
+            self.worker.start(room, fresh=True)
         return {"ok": True, "id": message["id"], "queued": queued}
 
     def _check_queue(self, room: Room, member: Member) -> None:

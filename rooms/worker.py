@@ -70,11 +70,12 @@ class TurnWorker:
         self.sleep = sleep
         self.stream_mode = stream_mode
 
-    def start(self, room: Room) -> None:
-        """Start the room's worker (the caller claimed ``room.lease``)."""
-        self.spawn(self.work, room)
+    def start(self, room: Room, *, fresh: bool = False) -> None:
+        """Start the room's worker (the caller claimed ``room.lease``); ``fresh``:
+        for the message just queued, which nobody was told waits."""
+        self.spawn(self.work, room, fresh)
 
-    def work(self, room: Room) -> None:
+    def work(self, room: Room, fresh: bool = False) -> None:
         """Run turns for ``room`` until nothing is queued.
 
         A turn that raises (a bug, a failing emit) is logged and the worker goes
@@ -83,13 +84,13 @@ class TurnWorker:
         off; messages the backend refused are dropped, with a line saying so.
         """
         try:
-            self._work(room)
+            self._work(room, fresh)
         except Exception:  # a dead worker would leave the room's queue stuck
             log.exception("the turn worker of room %s failed", room.name)
             with room.lock:
                 room.lease.release()
 
-    def _work(self, room: Room) -> None:
+    def _work(self, room: Room, fresh: bool) -> None:
         """Do ``work``'s loop."""
         runner = TurnRunner(
             self._get_assistant(),
@@ -113,13 +114,15 @@ class TurnWorker:
                         continue
                     generation, empty = room.generation, not room.members
                     break
-                roster = [person["name"] for person in room.roster()]
                 if redo is None:
                     batch = room.pending.take_all()
+                    # The message that started the worker, alone: never shown
+                    # waiting.  Anything later was.
+                    quiet, fresh = fresh and len(batch) == 1, False
                     unsendable = _take_unsendable(room)
                     messages = room.unsaved.all()
             if redo is not None:  # asked before anything now queued: first
-                self._turn(runner, room, [], [], roster, redo)
+                self._turn(runner, room, [], [], redo)
                 continue
             for message in unsendable:
                 sentence = DROPPED_INVALID.format(name=message["name"])
@@ -128,9 +131,9 @@ class TurnWorker:
             if not messages:
                 continue
             if self._answers(room, messages):
-                status = self._turn(runner, room, batch, messages, roster)
+                status = self._turn(runner, room, batch, messages, quiet=quiet)
             else:
-                status = self._keep_unanswered(room, batch, messages)
+                status = self._keep_unanswered(room, batch, messages, quiet)
             if status == DEFERRED:
                 if not backoff:
                     self.tell(room, STORE_BUSY_LINE, "info")
@@ -158,7 +161,11 @@ class TurnWorker:
         )
 
     def _keep_unanswered(
-        self, room: Room, batch: list[Pending], messages: list[ChatMessage]
+        self,
+        room: Room,
+        batch: list[Pending],
+        messages: list[ChatMessage],
+        quiet: bool = False,
     ) -> str:
         """Add messages nobody asked the assistant about to the thread, without a
         run: the conversation stays whole for the turn that answers later."""
@@ -175,7 +182,7 @@ class TurnWorker:
             return "failed"
         with room.lock:
             room.unsaved.discard({m["id"] for m in messages})
-        self.emitter.queue(room.name, [])
+        _clear_waiting(self.emitter, room, quiet)
         for pending in batch:  # a /stream sender gets an empty reply: none is due
             if pending.sink is not None:
                 pending.sink.close()
@@ -187,13 +194,18 @@ class TurnWorker:
         room: Room,
         batch: list[Pending],
         messages: list[ChatMessage],
-        roster: list[str],
         redo: tuple[Member, list[ChatMessage]] | None = None,
+        *,
+        quiet: bool = False,
     ) -> str:
-        """Run one turn; return its outcome (see ``TurnRunner.run``)."""
+        """Run one turn; return its outcome (see ``TurnRunner.run``); ``quiet``:
+        nothing in the batch was shown waiting."""
         try:
             self.ensure_thread(room)  # an expired room gets a fresh thread
-            self.emitter.queue(room.name, [])
+            _clear_waiting(self.emitter, room, quiet)
+            # Read only for a turn that runs: the roster of a crowded room is the
+            # dearest thing on a message's way that the room does not answer.
+            roster = [person["name"] for person in room.roster()]
             return runner.run(room, batch, messages, roster, redo=redo)
         except StoreBusy:
             return DEFERRED
@@ -224,6 +236,15 @@ class TurnWorker:
             self.tell(room, CRASHED)
         except Exception:  # the emit itself may be what failed
             log.exception("could not tell room %s", room.name)
+
+
+def _clear_waiting(emitter: Emitter, room: Room, quiet: bool) -> None:
+    """Tell the room nothing waits any more, unless nothing was shown waiting
+    (``quiet``: the one message that started the worker; ``submit`` announces only
+    messages that found a worker busy).  In a room the assistant is not asked in,
+    that is one event per message instead of two."""
+    if not quiet:
+        emitter.queue(room.name, [])
 
 
 def _end_streams(batch: list[Pending], message_id: str, sentence: str) -> None:

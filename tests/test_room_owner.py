@@ -8,6 +8,7 @@ import threading
 from rooms.rooms import get_rooms
 from rooms.settings import is_addressed
 from tests.conftest import Person
+from tests.conftest import settle
 from tests.conftest import wait_for
 
 ROOM = "team"
@@ -76,15 +77,11 @@ def get_rooms_info(person: Person) -> dict:
     return person.payloads("welcome")[-1]["settings"]
 
 
-def test_when_addressed_the_assistant_answers_only_when_spoken_to(people):
+def test_when_addressed_the_assistant_answers_only_when_spoken_to(app, people):
     alice, bob = addressed_room(people)
     assert bob.say("Hi everyone! Let's plan the offsite.")["ok"]
     assert alice.say("ada is nice")["ok"]  # named, but not spoken to
-    wait_for(
-        lambda: (
-            alice.payloads("queue") and alice.payloads("queue")[-1] == {"waiting": []}
-        )
-    )
+    settle(app)  # both kept in the thread, no turn
     assert alice.payloads("ai-start") == []
     assert bob.say("@Ada what do you think?")["ok"]
     assert alice.wait("ai-end")[0]["status"] == "completed"
@@ -307,3 +304,15 @@ def test_a_room_opened_over_http_is_its_openers(app, people):
     bob = join(people, "Bob")
     owner = bob.wait("welcome")[0]["settings"]["owner"]
     assert owner == opened.headers["X-Threadroom-User-Id"]
+
+
+def test_a_message_nobody_waits_on_costs_the_others_one_event(app, people):
+    """In a room that answers only when addressed, chat is one ``message`` event
+    per message for the others: nothing was shown waiting, so no ``queue``."""
+    alice, bob = addressed_room(people)
+    settle(app)
+    before = len(alice.names())
+    assert bob.say("just chatting")["ok"]
+    alice.wait("message")
+    settle(app)
+    assert alice.names()[before:] == ["message"]
