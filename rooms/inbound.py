@@ -18,8 +18,10 @@ from rooms.protocol import RegisterFields
 MAX_NAME_CHARS = 32
 MAX_ID_CHARS = 64
 DEFAULT_ROOM = "lobby"
-ROOM_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# Used with fullmatch: Python's "$" also matches before a final "\n", which would
+# let "lobby\n" through as a room name (a key, a channel, a line in logs).
+ROOM_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 ALLOWED_CONTROLS = frozenset("\n\t")
 # Ids the server uses for its own speakers: nobody may register as one of them.
 RESERVED_USER_IDS = frozenset({"system", "assistant"})
@@ -78,7 +80,7 @@ def parse_id(value, what: str) -> tuple[str | None, str | None]:
     """Return a client-chosen id, a fresh one when absent, or an error."""
     if value is None or value == "":
         return uuid.uuid4().hex, None
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         return None, f"The {what} must be up to {MAX_ID_CHARS} letters, digits or -_.:"
     return value, None
 
@@ -95,7 +97,7 @@ def parse_room(value) -> tuple[str | None, str | None]:
     """Return the room name (``lobby`` when absent) or an error."""
     if value is None or value == "":
         return DEFAULT_ROOM, None
-    if not isinstance(value, str) or not ROOM_PATTERN.match(value):
+    if not isinstance(value, str) or not ROOM_PATTERN.fullmatch(value):
         return None, "A room name is 1-32 lowercase letters, digits, - or _."
     return value, None
 
@@ -157,7 +159,7 @@ def parse_message(data, max_chars: int) -> tuple[MessageFields | None, str | Non
     fields = MessageFields(id=message_id, content=content)
     if data.get("reply_to") is not None:  # an extension: the message it answers
         reply_to = data["reply_to"]
-        if not isinstance(reply_to, str) or not ID_PATTERN.match(reply_to):
+        if not isinstance(reply_to, str) or not ID_PATTERN.fullmatch(reply_to):
             return None, "reply_to must be the id of a message in this room."
         fields["reply_to"] = reply_to
     return fields, None

@@ -108,3 +108,27 @@ def test_a_bystander_room_is_unaffected_by_junk(people):
     assert bystander.say("hi")["ok"]
     wait_for(lambda: bystander.payloads("ai-end"))
     assert bystander.payloads("ai-end")[0]["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    "field, value, error",
+    [
+        ("room", "lobby\n", "A room name is 1-32 lowercase letters"),
+        ("user_id", "u-ann\n", "The user id must be up to 64 letters"),
+    ],
+)
+def test_a_trailing_newline_does_not_slip_into_a_room_name_or_an_id(
+    people, field, value, error
+):
+    """Python's "$" matches before a final newline: names and ids become keys,
+    channels and log lines, where a newline splits them."""
+    ann = people()
+    ack = ann.emit("register", {"user_id": "u-ann", "name": "Ann", field: value})
+    assert ack["ok"] is False and ack["error"].startswith(error)
+
+
+def test_a_trailing_newline_does_not_slip_into_a_message_id(people):
+    ann = people("Ann")
+    ack = ann.say("hello", "m-1\n")
+    assert ack == {"ok": False, "error": ack["error"]}
+    assert ack["error"].startswith("The message id must be up to 64 letters")
