@@ -31,6 +31,7 @@ from rooms.shared import RedisState
 from rooms.shared import relay_sink
 from rooms.state import Member
 from rooms.state import Room
+from rooms.state import Sink
 from rooms.state import StreamSink
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SWEEP_S = 1.0  # how often a process beats and looks for work left behind
-ALIVE_S = 4.0  # a process not heard from this long is dead: its people leave
+ALIVE_S = 5.0  # a process not heard from this long is dead: its people leave
 THREAD_GUARD_S = 30.0  # the longest one process may take to give a room a thread
 
 
@@ -74,6 +75,7 @@ class Cluster:
         )
         self.rooms: Rooms | None = None
         self._running = False
+        self._beaten = False  # the first beat finds no earlier key, rightly
 
     def start(self, rooms: Rooms) -> None:
         """Beat, sweep and listen, in background tasks, for ``rooms``.
@@ -101,10 +103,13 @@ class Cluster:
         """Tell the others to read ``room``'s settings again."""
         self.publish({"op": "settings", "room": room.name})
 
-    def forgot(self, room: Room) -> None:
-        """Drop what Redis holds of an expired room; the others drop their copy."""
-        self.state.forget(room)
+    def forgot(self, room: Room) -> bool:
+        """Drop what Redis holds of an expired room, unless someone arrived on
+        another process after all; the others drop their copy."""
+        if not self.state.forget(room):
+            return False
         self.publish({"op": "forget", "room": room.name})
+        return True
 
     def thread_guard(self, name: str) -> AbstractContextManager:
         """A lock across processes while room ``name`` gets its thread."""
@@ -115,9 +120,10 @@ class Cluster:
             thread_local=False,
         )
 
-    def relay(self, message_id: str, sink: StreamSink) -> None:
-        """Feed a /stream request of this process with its reply's frames."""
-        relay_sink(self.client, self.keys, message_id, sink, self.spawn)
+    def relay(self, sink: StreamSink) -> Sink:
+        """Feed a /stream request of this process with its reply's frames, on a
+        channel of its own (a random name, never a client's message id)."""
+        return relay_sink(self.client, self.keys, sink, self.spawn)
 
     def publish(self, message: dict) -> None:
         """Say something on the control channel."""
@@ -127,11 +133,33 @@ class Cluster:
     # -- heartbeat and take-over --------------------------------------------
 
     def beat(self) -> None:
-        """Say this process is alive."""
+        """Say this process is alive; if it was taken for dead meanwhile (it
+        stalled past ``ALIVE_S``), put its people back in their rooms."""
+        alive = self.keys.process(self.process)
         with self.client.pipeline() as pipe:
-            pipe.set(self.keys.process(self.process), "1", px=int(ALIVE_S * 1000))
+            pipe.set(alive, "1", px=int(ALIVE_S * 1000), get=True)
             pipe.sadd(self.keys.processes, self.process)
-            pipe.execute()
+            previous, _ = pipe.execute()
+        if previous is None and self._beaten:
+            log.warning("shared mode: this process was taken for dead; its people"
+                        " rejoin their rooms")  # fmt: skip
+            self._rejoin()
+        self._beaten = True
+
+    def _rejoin(self) -> None:
+        """Write this process's connections back into their rooms (another
+        process took them out, and told the rooms they left)."""
+        assert self.rooms is not None
+        for member in self.state.bound():
+            room = self.rooms.room(member.room)
+            present = room.members.values()
+            if any(m.sid == member.sid for m in present):
+                continue
+            came_back = all(m.user_id != member.user_id for m in present)
+            room.members[member.sid] = member
+            room.joins.bump()  # an expiry the burial scheduled is now stale
+            if came_back:
+                self.rooms.emitter.join(room.name, member.public())
 
     def _sweep_forever(self) -> None:
         while self._running:

@@ -41,6 +41,7 @@ from rooms.state import MemoryState
 from rooms.state import Pending
 from rooms.state import Room
 from rooms.state import RoomState
+from rooms.state import Sink
 from rooms.state import StreamSink
 from rooms.worker import TurnWorker
 
@@ -188,7 +189,7 @@ class Rooms:
                 room.members[tab.sid] = renamed_tab
                 self.state.bind(renamed_tab)
             room.members[sid] = member
-            room.generation += 1  # a pending expiry of this room is now stale
+            room.joins.bump()  # a pending expiry of this room is now stale
         self.state.bind(member)
         if not same:
             return member, room, "joined"
@@ -215,7 +216,7 @@ class Rooms:
             room.members.pop(sid, None)
             gone = all(m.user_id != member.user_id for m in room.members.values())
             empty = not room.members
-            generation = room.generation
+            generation = room.joins.value()
         if empty:
             self._schedule_expiry(room, generation)
         return member, room, gone
@@ -268,18 +269,24 @@ class Rooms:
         room = self.room(member.room)
         message = user_message(fields, member.user_id, member.name)
         with room.lock:
-            if room.seen(message["id"]):
+            # Remembered first, in one step (two processes may get the same resend
+            # at once); forgotten again if a limit refuses it, so it can be resent.
+            if not room.seen_ids.add(message["id"]):
                 return {"ok": True, "id": message["id"], "duplicate": True}
-            self._check_queue(room, member)
-            self.limits.message(member.user_id)
-            room.remember(message["id"])
+            try:
+                self._check_queue(room, member)
+                self.limits.message(member.user_id)
+            except Refusal:
+                room.seen_ids.discard(message["id"])
+                raise
             if not member.sid:  # an HTTP sender: now a person of this room
                 room.http_people[member.user_id] = member.name
             room.unsaved.add(message)
-            if sink is not None:  # from whichever process answers it
-                self.peers.relay(message["id"], sink)
+            reply_sink: Sink | None = None
+            if sink is not None:  # fed from whichever process answers it
+                reply_sink = self.peers.relay(sink)
             skip = member.sid if legacy and member.sid else None
-            room.pending.append(Pending(message, sink=sink, reply_skip_sid=skip))
+            room.pending.append(Pending(message, sink=reply_sink, reply_skip_sid=skip))
             start_worker = room.lease.claim()
             queued = not start_worker  # a worker is busy: this waits for it
             waiting = room.pending.ids() if queued else []
@@ -367,7 +374,7 @@ class Rooms:
             for sid in sids:
                 room.members.pop(sid, None)
                 self.state.unbind(sid)
-            empty, generation = not room.members, room.generation
+            empty, generation = not room.members, room.joins.value()
         if sids:  # they themselves heard "removed", not their own "leave"
             self.emitter.leave(room.name, target.public(), skip_sid=sids)
         if empty:
@@ -456,7 +463,7 @@ class Rooms:
 
     def schedule_expiry(self, room: Room) -> None:
         """Delete the room's thread once it has been empty for the TTL."""
-        self._schedule_expiry(room, room.generation)
+        self._schedule_expiry(room, room.joins.value())
 
     def _schedule_expiry(self, room: Room, generation: int) -> None:
         """Delete the room's thread once it has been empty for the TTL."""
@@ -467,18 +474,23 @@ class Rooms:
         """Delete the thread and forget the room, unless someone came back."""
         if self.empty_room_ttl_s:
             self.sleep(self.empty_room_ttl_s)
-        with room.lock:
-            if room.members or room.generation != generation:
+        # The thread guard: no process gives the room its thread meanwhile.
+        with room.lock, self.peers.thread_guard(room.name):
+            if room.members or room.joins.value() != generation:
                 return  # someone joined
             if not room.lease.claim():
                 return  # a turn runs: its worker reschedules this when done
             try:
                 if room.pending or room.redo:
                     return
-                thread_id, room.thread_id = room.thread_id, None
+                if not self.peers.forgot(room):
+                    return  # someone arrived on another process just now
+                # This process may never have needed the thread: the directory
+                # knows it.
+                thread_id = room.thread_id or self.directory.get(room.name)
+                room.thread_id = None
                 self.directory.forget(room.name, thread_id)
                 self.state.close(room)
-                self.peers.forgot(room)
             finally:
                 room.lease.release()
         if thread_id:
@@ -499,14 +511,16 @@ class Peers(Protocol):
     def settings_changed(self, room: Room) -> None:
         """Tell the others to read ``room``'s settings again."""
 
-    def forgot(self, room: Room) -> None:
-        """An empty room expired: drop what is shared of it."""
+    def forgot(self, room: Room) -> bool:
+        """An empty room expired: drop what is shared of it, unless someone
+        arrived after all (then False)."""
 
     def thread_guard(self, name: str) -> AbstractContextManager:
         """Hold while giving room ``name`` its thread (one thread per room)."""
 
-    def relay(self, message_id: str, sink: StreamSink) -> None:
-        """Feed a /stream ``sink`` with the reply to ``message_id``."""
+    def relay(self, sink: StreamSink) -> Sink:
+        """Return where a turn writes the reply that a /stream request of this
+        process reads from ``sink``."""
 
 
 class NoPeers:
@@ -518,15 +532,17 @@ class NoPeers:
     def settings_changed(self, room: Room) -> None:
         """Nobody else caches the settings."""
 
-    def forgot(self, room: Room) -> None:
-        """Nothing is shared."""
+    def forgot(self, room: Room) -> bool:
+        """Nothing is shared (the room lock kept everyone out)."""
+        return True
 
     def thread_guard(self, name: str) -> AbstractContextManager:
         """The room lock is enough in one process."""
         return contextlib.nullcontext()
 
-    def relay(self, message_id: str, sink: StreamSink) -> None:
+    def relay(self, sink: StreamSink) -> Sink:
         """The queued item holds the sink itself."""
+        return sink
 
 
 def get_rooms(app: Any) -> Rooms:

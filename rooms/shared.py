@@ -26,6 +26,7 @@ import dataclasses
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import MutableMapping
@@ -41,12 +42,17 @@ from rooms.state import Member
 from rooms.state import MemoryState
 from rooms.state import Pending
 from rooms.state import Room
+from rooms.state import Sink
 from rooms.state import StreamSink
 from rooms.state import Turn
 
 log = logging.getLogger(__name__)
 
-LEASE_S = 5.0  # a dead worker's room is taken over within this (plus a sweep)
+# A dead worker's room is taken over within LEASE_S (plus a sweep); renewed every
+# RENEW_S, so a process must stall over 6 s (a long GC pause, a suspended VM,
+# Redis out of reach) before another takes its room.
+LEASE_S = 8.0
+RENEW_S = 2.0
 SEEN_IDS_KEPT = 2000
 SINK_WAIT_S = 3600.0  # the longest a /stream request waits for its reply's frames
 
@@ -94,9 +100,9 @@ class Keys:
         """The channel processes tell each other things on (Stop, settings…)."""
         return f"{self.prefix}:control"
 
-    def sink(self, message_id: str) -> str:
-        """The channel a ``/stream`` reply travels on."""
-        return f"{self.prefix}:sink:{message_id}"
+    def sink(self, token: str) -> str:
+        """The channel one ``/stream`` request's reply travels on."""
+        return f"{self.prefix}:sink:{token}"
 
 
 def _dump(value: Any) -> str:
@@ -229,14 +235,17 @@ class RelaySink:
         self.client.publish(self.channel, _dump(["end", {}]))
 
 
-def relay_sink(
-    client: RedisClient, keys: Keys, message_id: str, sink: StreamSink, spawn
-) -> None:
-    """Feed ``sink`` (a ``/stream`` request of this process) from its message's
-    channel, whichever process answers it.  Subscribed before returning, so no
-    frame sent after the message is queued can be missed."""
+def relay_sink(client: RedisClient, keys: Keys, sink: StreamSink, spawn) -> RelaySink:
+    """Feed ``sink`` (a ``/stream`` request of this process) from a channel of its
+    own, whichever process answers it; return the end that process writes to.
+
+    The channel's name is random, never the client's message id: ids are the
+    client's choice and may repeat across rooms, and nobody may read or write
+    another request's reply.  Subscribed before returning, so no frame sent after
+    the message is queued can be missed."""
+    channel = keys.sink(uuid.uuid4().hex)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(keys.sink(message_id))
+    pubsub.subscribe(channel)
     pubsub.get_message(timeout=1.0)  # the subscription is confirmed
 
     def forward() -> None:
@@ -251,13 +260,14 @@ def relay_sink(
                     break
                 sink.put(kind, data)
         except Exception:
-            log.exception("the reply stream of message %s broke", message_id)
+            log.exception("the reply stream on %s broke", channel)
             sink.put("error", {"error": "The reply stream broke."})
         finally:
             sink.close()
             pubsub.close()
 
     spawn(forward)
+    return RelaySink(client, channel)
 
 
 class RedisQueue:
@@ -273,7 +283,8 @@ class RedisQueue:
         return _dump(
             {
                 "message": pending.message,
-                "sink": pending.sink is not None,
+                # The reply's channel (a RelaySink's: ``Rooms.submit`` made it).
+                "sink": getattr(pending.sink, "channel", None),
                 "skip": pending.reply_skip_sid,
             }
         )
@@ -281,10 +292,9 @@ class RedisQueue:
     def _decode(self, raw: str) -> Pending:
         data = json.loads(raw)
         message = data["message"]
-        sink = RelaySink(self.client, self.keys.sink(message["id"]))
-        return Pending(
-            message, sink=sink if data["sink"] else None, reply_skip_sid=data["skip"]
-        )
+        channel = data["sink"]
+        sink = RelaySink(self.client, channel) if channel else None
+        return Pending(message, sink=sink, reply_skip_sid=data["skip"])
 
     def append(self, pending: Pending) -> None:
         """Queue a message (the room is now one a worker must visit)."""
@@ -361,12 +371,19 @@ class RedisSeen:
     def __contains__(self, message_id: object) -> bool:
         return self.client.zscore(self.key, str(message_id)) is not None
 
-    def add(self, message_id: str) -> None:
-        """Remember ``message_id``; the oldest are forgotten past a bound."""
+    def add(self, message_id: str) -> bool:
+        """Remember ``message_id``; False if it was already remembered (``ZADD
+        NX`` decides, so of two processes getting one resend, one stores it).  The
+        oldest are forgotten past a bound."""
         with self.client.pipeline() as pipe:
-            pipe.zadd(self.key, {message_id: time.time()})
+            pipe.zadd(self.key, {message_id: time.time()}, nx=True)
             pipe.zremrangebyrank(self.key, 0, -SEEN_IDS_KEPT - 1)
-            pipe.execute()
+            added, _ = pipe.execute()
+        return bool(added)
+
+    def discard(self, message_id: str) -> None:
+        """Forget ``message_id`` (a message refused after all)."""
+        self.client.zrem(self.key, message_id)
 
 
 class RedisRedo:
@@ -412,6 +429,23 @@ class RedisIds:
         )
 
 
+class RedisJoins:
+    """How many times people joined a room, on any process (``MemoryJoins``'
+    twin): an expiry scheduled on one process sees a join on another."""
+
+    def __init__(self, client: RedisClient, key: str) -> None:
+        self.client = client
+        self.key = key
+
+    def bump(self) -> None:
+        """Count a join."""
+        self.client.incr(self.key)
+
+    def value(self) -> int:
+        """Return the count."""
+        return int(self.client.get(self.key) or 0)
+
+
 class RedisLease:
     """The one process that runs a room's turns, cluster-wide (``MemoryLease``'s
     twin): redis-py's lock with an expiry, renewed while this process works.  If
@@ -434,17 +468,25 @@ class RedisLease:
         return True
 
     def _renew(self, token: bytes) -> None:
-        """Keep the lease while this claim lasts."""
+        """Keep the lease while this claim lasts.  If it lapsed (this process
+        stalled past ``LEASE_S``, or Redis was out of reach that long), take it
+        back if nobody else did; else this process's turn goes quiet
+        (``held_here`` is False), since another process owns the room now."""
         while True:
-            self.sleep(LEASE_S / 3)
+            self.sleep(RENEW_S)
             if not self._held or self.lock.local.token != token:
                 return
             try:
                 self.lock.reacquire()
             except LockError:
-                log.error(
-                    "lost the turn lease of %s (this process stalled)", self.lock.name
-                )
+                if self.lock.acquire(blocking=False):
+                    token = self.lock.local.token
+                    log.warning("the turn lease of %s lapsed; took it back",
+                                self.lock.name)  # fmt: skip
+                    continue
+                self._held = False
+                log.error("lost the turn lease of %s to another process (this"
+                          " process stalled)", self.lock.name)  # fmt: skip
                 return
             except redis.RedisError:
                 log.warning("could not renew the turn lease of %s", self.lock.name)
@@ -487,14 +529,15 @@ class RedisBusy:
         """Return the number of the room's next turn (unique across processes)."""
         return int(self.client.incr(self.keys.room(self.room, "turns")))
 
-    def start(self, turn: Turn, sink_ids: list[str]) -> None:
+    def start(self, turn: Turn, sinks: list[Sink]) -> None:
         """Show ``turn`` as the one in progress."""
         self._ids = set()
         info = {
             "number": turn.number,
             "replying_to": turn.replying_to,
             "askers": turn.askers,
-            "sink_ids": sink_ids,
+            # Where its /stream callers read (to end them if this process dies).
+            "sinks": [getattr(sink, "channel", "") for sink in sinks],
         }
         with self.client.pipeline() as pipe:
             pipe.delete(self.key, self.ids_key)
@@ -536,7 +579,7 @@ class RedisBusy:
             askers=info["askers"],
             partial={i: t or "" for i, t in zip(ids, texts, strict=True)},
             run_id=fields.get("run_id"),
-            sinks=[RelaySink(self.client, self.keys.sink(i)) for i in info["sink_ids"]],
+            sinks=[RelaySink(self.client, c) for c in info["sinks"] if c],
         )
 
 
@@ -576,6 +619,7 @@ class RedisState(MemoryState):
             redo=RedisRedo(client, keys.room(name, "redo")),
             assistant_ids=RedisIds(client, keys.room(name, "replies")),
             seen_ids=RedisSeen(client, keys.room(name, "seen")),
+            joins=RedisJoins(client, keys.room(name, "joins")),
         )
 
     def get(self, name: str) -> Room | None:
@@ -587,8 +631,9 @@ class RedisState(MemoryState):
             room = self.open(name)
         return room
 
-    def forget(self, room: Room) -> None:
-        """Delete what Redis holds of an expired room (nobody in it, no turn)."""
+    def forget(self, room: Room) -> bool:
+        """Delete what Redis holds of an expired room, in one step that happens
+        only while nobody is in it and nothing waits; False if someone came."""
         parts = (
             "members",
             "http",
@@ -599,7 +644,19 @@ class RedisState(MemoryState):
             "seen",
             "turns",
         )
-        self.client.delete(*[self.keys.room(room.name, part) for part in parts])
+        keys = [self.keys.room(room.name, part) for part in parts]
+        members, waiting = keys[0], keys[2]
+        with self.client.pipeline() as pipe:
+            try:
+                pipe.watch(members, waiting, self.keys.room(room.name, "joins"))
+                if pipe.hlen(members) or pipe.llen(waiting):
+                    return False
+                pipe.multi()
+                pipe.delete(*keys)
+                pipe.execute()
+            except redis.WatchError:  # a join or a message got in first
+                return False
+        return True
 
     def member(self, sid: str) -> Member | None:
         """Return the identity on connection ``sid``, whichever process holds it

@@ -158,11 +158,19 @@ class MemorySeen:
     def __contains__(self, message_id: object) -> bool:
         return message_id in self._ids
 
-    def add(self, message_id: str) -> None:
-        """Remember ``message_id``; the oldest are forgotten past a bound."""
+    def add(self, message_id: str) -> bool:
+        """Remember ``message_id``; False if it was already remembered.  The
+        oldest are forgotten past a bound."""
+        if message_id in self._ids:
+            return False
         self._ids[message_id] = True
         if len(self._ids) > SEEN_IDS_KEPT:
             self._ids.popitem(last=False)
+        return True
+
+    def discard(self, message_id: str) -> None:
+        """Forget ``message_id`` (a message refused after all)."""
+        self._ids.pop(message_id, None)
 
 
 class MemoryIds(set):
@@ -186,6 +194,21 @@ class MemoryRedo:
 
     def __bool__(self) -> bool:
         return self._redo is not None
+
+
+class MemoryJoins:
+    """How many times people joined a room, in this process."""
+
+    def __init__(self) -> None:
+        self._count = 0
+
+    def bump(self) -> None:
+        """Count a join."""
+        self._count += 1
+
+    def value(self) -> int:
+        """Return the count."""
+        return self._count
 
 
 class MemoryLease:
@@ -229,7 +252,7 @@ class MemoryBusy:
         """Return the number of the next turn."""
         return next(_turn_numbers)
 
-    def start(self, turn: Turn, sink_ids: list[str]) -> None:
+    def start(self, turn: Turn, sinks: list[Sink]) -> None:
         """Show ``turn`` as the one in progress."""
         self._turn = turn
 
@@ -299,7 +322,8 @@ class SeenIds(Protocol):
     """Message ids a room accepted lately (``MemorySeen``, ``RedisSeen``)."""
 
     def __contains__(self, message_id: object) -> bool: ...
-    def add(self, message_id: str) -> None: ...
+    def add(self, message_id: str) -> bool: ...
+    def discard(self, message_id: str) -> None: ...
 
 
 class ReplyIds(Protocol):
@@ -318,6 +342,13 @@ class RedoSlot(Protocol):
     def __bool__(self) -> bool: ...
 
 
+class JoinCount(Protocol):
+    """How many times people joined a room (``MemoryJoins``, ``RedisJoins``)."""
+
+    def bump(self) -> None: ...
+    def value(self) -> int: ...
+
+
 class TurnLease(Protocol):
     """Who runs a room's turns (``MemoryLease``, ``RedisLease``)."""
 
@@ -332,7 +363,7 @@ class BusyTurn(Protocol):
     ``RedisBusy``)."""
 
     def next_number(self) -> int: ...
-    def start(self, turn: Turn, sink_ids: list[str]) -> None: ...
+    def start(self, turn: Turn, sinks: list[Sink]) -> None: ...
     def run(self, run_id: str) -> None: ...
     def delta(self, message_id: str, text: str) -> None: ...
     def end(self) -> None: ...
@@ -365,7 +396,8 @@ class Room:
     redo: RedoSlot = field(default_factory=MemoryRedo)  # a Regenerate asked
     assistant_ids: ReplyIds = field(default_factory=MemoryIds)  # replies seen here
     typing_since: dict[str, float] = field(default_factory=dict)  # user id -> time
-    generation: int = 0  # bumps on every join, so a pending expiry can see it is stale
+    # Counts joins (on every process), so a pending expiry can see it is stale.
+    joins: JoinCount = field(default_factory=MemoryJoins)
     seen_ids: SeenIds = field(default_factory=MemorySeen)
     # Threads of the async mode (green under eventlet/gevent monkey-patching).
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -405,14 +437,6 @@ class Room:
     def waiting_from(self, user_id: str) -> int:
         """Count the messages of ``user_id`` waiting for the next turn."""
         return self.pending.from_user(user_id)
-
-    def seen(self, message_id: str) -> bool:
-        """Tell whether a message id was accepted here before (a resend)."""
-        return message_id in self.seen_ids
-
-    def remember(self, message_id: str) -> None:
-        """Record an accepted message id, so a resend is not stored twice."""
-        self.seen_ids.add(message_id)
 
 
 class RoomState(Protocol):
@@ -489,6 +513,10 @@ class MemoryState:
     def bind(self, member: Member) -> None:
         """Record ``member`` as the identity of its connection."""
         self._members[member.sid] = member
+
+    def bound(self) -> list[Member]:
+        """Return the identities of this process's connections."""
+        return list(self._members.values())
 
     def unbind(self, sid: str) -> Member | None:
         """Forget connection ``sid``; return who it was."""

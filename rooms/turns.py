@@ -67,6 +67,15 @@ REDO_CONTEXT = (
 # Outcomes of a turn whose messages never reached the thread (no run was made).
 DEFERRED = "deferred"  # the store was busy: the same messages are tried again
 REJECTED = "rejected"  # the backend refused the messages: they are dropped
+# Shared mode: this process lost the room's lease mid-turn (it stalled past the
+# lease); another process took the room over and told it the turn was interrupted.
+LOST = "lost"
+
+
+class LeaseLost(Exception):
+    """Raised inside a turn whose process no longer holds the room's lease."""
+
+
 INTERRUPTED_BY_RESTART = (
     "The server restarted while the assistant was answering; the reply was interrupted."
 )
@@ -133,8 +142,8 @@ class TurnRunner:
             asked_at=max(m["created_at"] for m in (redo[1] if redo else messages)),
         )
         room.turn = turn
-        room.busy.start(turn, [p.message["id"] for p in batch if p.sink is not None])
         sinks = [p.sink for p in batch if p.sink is not None]
+        room.busy.start(turn, sinks)
         last_asked = redo[1][-1]["id"] if redo else messages[-1]["id"]
         status = "failed"
         try:
@@ -145,6 +154,14 @@ class TurnRunner:
             status = self._answer(room, turn, batch, messages, roster, sinks)
         except StoreBusy:  # the record could not note the turn: nothing was sent
             status = DEFERRED
+        except LeaseLost:  # the room is another process's now: say nothing more
+            log.warning(
+                "turn %s in room %s: lost the room's lease; another"
+                " process took the room over",
+                turn.number,
+                room.name,
+            )
+            status = LOST
         except AssistantError as exc:
             log.warning("turn %s in room %s failed: %s", turn.number, room.name, exc)
             status = self._failed(room, turn, sinks, exc, last_asked)
@@ -154,13 +171,20 @@ class TurnRunner:
             self._tell(room, sinks, CRASHED, after=last_asked)
         finally:
             room.turn = None
-            self._keep(room.busy.end)
-            if status != DEFERRED:
-                for sink in sinks:  # first: a failing emit must not leave one hanging
-                    sink.close()
-            self._close(room)
-            self.emitter.ai_end(room.name, self._end_payload(turn, status))
+            if status == LOST or not room.lease.held_here():
+                status = LOST  # the new owner ended this turn for everyone
+            else:
+                self._end(room, turn, sinks, status)
         return status
+
+    def _end(self, room: Room, turn: Turn, sinks, status: str) -> None:
+        """Close the turn: its /stream callers, the record, and ``ai-end``."""
+        self._keep(room.busy.end)
+        if status != DEFERRED:
+            for sink in sinks:  # first: a failing emit must not leave one hanging
+                sink.close()
+        self._close(room)
+        self.emitter.ai_end(room.name, self._end_payload(turn, status))
 
     def _failed(self, room, turn, sinks, exc: AssistantError, last_asked: str) -> str:
         """Tell the room why a turn failed; return ``DEFERRED``, ``REJECTED`` or
@@ -234,6 +258,7 @@ class TurnRunner:
 
     def _on_delta(self, room, turn, sinks, message_id: str, text: str) -> None:
         """Send a text fragment to every screen and every /stream caller."""
+        _still_ours(room)
         if message_id not in turn.partial:  # a reply people now see being written
             turn.record["messages"].append(message_id)
             self._keep(self.record.open_turn, room.name, room.thread(), turn.record)
@@ -246,6 +271,7 @@ class TurnRunner:
 
     def _on_tool(self, room, turn, sinks, name: str, status: str) -> None:
         """Show a tool call while it runs."""
+        _still_ours(room)
         label = self.assistant.tools.label(name)
         call = ToolCall(turn=turn.number, name=name, label=label, status=status)
         self.emitter.ai_tool(room.name, call)
@@ -263,6 +289,7 @@ class TurnRunner:
 
     def _deliver(self, room, turn, batch: list[Pending], sinks, result) -> None:
         """Send the reply (even a partial one) and say why when it is not complete."""
+        _still_ours(room)
         messages = result.messages
         stopped = turn.stopped_by is not None and result.status == "cancelled"
         note = None
@@ -315,3 +342,10 @@ def _js_length(text: str) -> int:
     """Return ``text``'s length as JavaScript counts it (UTF-16 code units): the
     page compares it with the text it shows."""
     return len(text.encode("utf-16-le")) // 2
+
+
+def _still_ours(room: Room) -> None:
+    """Stop a turn whose process lost the room's lease (shared mode): raising
+    from the turn's hooks cancels its run, and nothing more reaches the room."""
+    if not room.lease.held_here():
+        raise LeaseLost

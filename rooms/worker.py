@@ -22,6 +22,7 @@ from rooms.state import Pending
 from rooms.state import Room
 from rooms.turns import CRASHED
 from rooms.turns import DEFERRED
+from rooms.turns import LOST
 from rooms.turns import REJECTED
 from rooms.turns import TurnRunner
 
@@ -104,6 +105,8 @@ class TurnWorker:
         while True:
             if backoff:
                 self.sleep(backoff)
+            if not room.lease.held_here():
+                return  # lost (shared mode): the room is another process's now
             with room.lock:
                 redo = room.redo.take()
                 if not room.pending and redo is None:
@@ -112,7 +115,7 @@ class TurnWorker:
                     # still held the lease: it counted on this worker to take it.
                     if room.pending and room.lease.claim():
                         continue
-                    generation, empty = room.generation, not room.members
+                    generation, empty = room.joins.value(), not room.members
                     break
                 if redo is None:
                     batch = room.pending.take_all()
@@ -134,6 +137,8 @@ class TurnWorker:
                 status = self._turn(runner, room, batch, messages, quiet=quiet)
             else:
                 status = self._keep_unanswered(room, batch, messages, quiet)
+            if status == LOST:
+                return
             if status == DEFERRED:
                 if not backoff:
                     self.tell(room, STORE_BUSY_LINE, "info")

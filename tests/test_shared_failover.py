@@ -8,11 +8,15 @@ starts both).
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import threading
 import time
 
 import openai
 import pytest
+import requests
 
 from tests.cluster import LivePerson
 
@@ -276,3 +280,149 @@ def test_an_assistants_client_cancels_a_run_through_any_process(make_cluster):
     assert len(reply.content[0].text.value.split()) < 200  # stopped midway
     for client in clients:
         client.close()
+
+
+def test_a_process_that_stalls_past_its_lease_goes_quiet_and_its_people_return(
+    make_cluster, tabs
+):
+    """A long pause (GC, a suspended VM) looks like a death: the room is taken
+    over.  When the process wakes it must not write a second ending to the turn,
+    nor run a second worker for the room; its people come back."""
+    cluster = make_cluster(2, DEMO_DELAY_MS="100")
+    ann = tabs(cluster.url(0), "Ann", "stall")
+    bob = tabs(cluster.url(1), "Bob", "stall")
+    threading.Thread(
+        target=_stream_until_cut,
+        args=(ann, cluster.url(0), "count to 300"),
+        daemon=True,
+    ).start()
+    bob.wait("ai-delta", 5, 30)
+    os.kill(cluster.pid(0), signal.SIGSTOP)
+    try:
+        assert bob.say("anyone?", "bob-stall")["queued"] is True
+        bob.wait_until(
+            lambda me: [
+                d for d in me.payloads("ai-end") if d["status"] == "interrupted"
+            ],
+            30,
+            "the interrupted turn's ai-end",
+        )
+        (leave,) = bob.wait("leave")
+        assert leave["name"] == "Ann"
+    finally:
+        os.kill(cluster.pid(0), signal.SIGCONT)
+    (back,) = bob.wait("join", 1, 20)  # Ann's process woke: she is in the room again
+    assert back["name"] == "Ann"
+    bob.wait_until(
+        lambda me: (
+            any(d["replying_to"] == ["Bob"] for d in me.payloads("ai-start"))
+            and len(me.payloads("ai-end")) >= 2
+        ),
+        60,
+        "the turn for Bob",
+    )
+    time.sleep(3)  # anything the woken process would still say arrives by now
+    with bob.arrived:
+        events = list(bob.events)
+    first_end = next(n for n, (e, _) in enumerate(events) if e == "ai-end")
+    turn_one = events[first_end][1]["turn"]
+    # Turn 1 ended once, as interrupted, and nothing of it came after.
+    assert [d for e, d in events if e == "ai-end" and d["turn"] == turn_one] == [
+        {"turn": turn_one, "status": "interrupted"}
+    ]
+    starts = [d for e, d in events if e == "ai-start"]
+    ends = [d for e, d in events if e == "ai-end"]
+    assert len(starts) == len(ends) == 2, (starts, ends)  # one worker: no extra turn
+    assert ends[1]["status"] == "completed"
+    turn_one_replies = {d["id"] for e, d in events[:first_end] if e == "ai-delta"}
+    after = [d for e, d in events[first_end:] if e == "ai-delta"]
+    assert not [d for d in after if d["id"] in turn_one_replies]
+
+
+def interrupted_ends(person: LivePerson) -> list[dict]:
+    """Return the ``ai-end`` events of interrupted turns ``person`` received."""
+    return [d for d in person.payloads("ai-end") if d["status"] == "interrupted"]
+
+
+def test_two_rooms_streaming_replies_to_the_same_message_id_never_mix(
+    make_cluster, tabs
+):
+    """Message ids are the client's choice: a reply travels on a channel of its
+    own request, never one named after the id."""
+    cluster = make_cluster(2, DEMO_DELAY_MS="20")
+    ann = tabs(cluster.url(0), "Ann", "alpha")
+    mel = tabs(cluster.url(1), "Mel", "beta")
+    got: dict[str, list[str]] = {}
+
+    def post(person: LivePerson, url: str, name: str, content: str) -> None:
+        headers = {
+            "Accept": "text/event-stream",
+            "X-Socket-Id": person.client.get_sid(),
+        }
+        with requests.post(
+            url + "/stream",
+            json={"content": content, "id": "m-1"},
+            headers=headers,
+            stream=True,
+            timeout=60,
+        ) as response:
+            got[name] = [
+                json.loads(line[6:])["text"]
+                for line in response.iter_lines(decode_unicode=True)
+                if line.startswith("data: ") and '"text"' in line
+            ]
+
+    posts = [
+        threading.Thread(target=post, args=(ann, cluster.url(0), "Ann", "apples")),
+        threading.Thread(target=post, args=(mel, cluster.url(1), "Mel", "pears")),
+    ]
+    for thread in posts:
+        thread.start()
+    for thread in posts:
+        thread.join(60)
+    assert "apples" in "".join(got["Ann"]) and "pears" not in "".join(got["Ann"])
+    assert "pears" in "".join(got["Mel"]) and "apples" not in "".join(got["Mel"])
+
+
+def test_a_resend_reaching_two_processes_at_once_is_kept_once(make_cluster, tabs):
+    cluster = make_cluster(2, DEMO_DELAY_MS="5")
+    tab0 = tabs(cluster.url(0), "Ann", "resend")
+    tab1 = LivePerson(cluster.url(1))
+    try:
+        assert tab1.register("Ann", "resend", user_id="u-Ann")["ok"]
+        for n in range(5):
+            acks: list[dict] = []
+
+            def send(tab: LivePerson, n: int = n, acks: list = acks) -> None:
+                acks.append(tab.say(f"once {n}", f"same-{n}"))
+
+            sends = [threading.Thread(target=send, args=(t,)) for t in (tab0, tab1)]
+            for send in sends:
+                send.start()
+            for send in sends:
+                send.join(20)
+            assert sorted(bool(a.get("duplicate")) for a in acks) == [False, True]
+        late = tabs(cluster.url(0), "Late", "resend")
+        ids = [m["id"] for m in history(late) if m["role"] == "user"]
+        assert ids == [f"same-{n}" for n in range(5)]
+    finally:
+        tab1.close()
+
+
+def test_an_empty_room_keeps_its_conversation_for_the_whole_ttl_across_processes(
+    make_cluster, tabs
+):
+    """An expiry timer on one process must see a join on another."""
+    cluster = make_cluster(2, DEMO_DELAY_MS="5", EMPTY_ROOM_TTL_S="4")
+    ann = tabs(cluster.url(0), "Ann", "ttl")
+    assert ann.say("keep this", "keep-ttl")["ok"]
+    ended(ann, 1)
+    ann.close()  # process 0's timer fires 4 s from now
+    time.sleep(1)
+    bob = tabs(cluster.url(1), "Bob", "ttl")
+    assert any(m["id"] == "keep-ttl" for m in history(bob))
+    time.sleep(1.5)
+    bob.close()  # a reload: gone for a moment while process 0's timer fires
+    time.sleep(2.5)
+    again = tabs(cluster.url(1), "Bob", "ttl")
+    assert any(m["id"] == "keep-ttl" for m in history(again))
