@@ -449,7 +449,11 @@ class RedisJoins:
 class RedisLease:
     """The one process that runs a room's turns, cluster-wide (``MemoryLease``'s
     twin): redis-py's lock with an expiry, renewed while this process works.  If
-    the process dies, the lock lapses within ``LEASE_S`` and another takes over."""
+    the process dies, the lock lapses within ``LEASE_S`` and another takes over.
+
+    If it only stalled (a long GC pause, a suspended VM, Redis out of reach) past
+    ``LEASE_S``, it takes the lease back when it wakes if nobody else did; else it
+    has lost the room, ``held_here`` says so, and its turn goes quiet."""
 
     def __init__(self, client: RedisClient, key: str, spawn, sleep) -> None:
         # thread_local=False: the green thread that claims is not always the one
@@ -458,38 +462,50 @@ class RedisLease:
         self.spawn = spawn
         self.sleep = sleep
         self._held = False
+        self._renewed_at = 0.0  # monotonic: when the lease was last known ours
 
     def claim(self) -> bool:
         """Become the room's worker; False if a worker (here or elsewhere) runs."""
         if self._held or not self.lock.acquire(blocking=False):
             return False
-        self._held = True
-        self.spawn(self._renew, self.lock.local.token)
+        self._hold()
         return True
 
+    def _hold(self) -> None:
+        """Note the lease is ours (just acquired) and keep renewing it."""
+        self._held = True
+        self._renewed_at = time.monotonic()
+        self.spawn(self._renew, self.lock.local.token)
+
     def _renew(self, token: bytes) -> None:
-        """Keep the lease while this claim lasts.  If it lapsed (this process
-        stalled past ``LEASE_S``, or Redis was out of reach that long), take it
-        back if nobody else did; else this process's turn goes quiet
-        (``held_here`` is False), since another process owns the room now."""
+        """Keep the lease while this claim (this token) lasts."""
         while True:
             self.sleep(RENEW_S)
             if not self._held or self.lock.local.token != token:
                 return
-            try:
-                self.lock.reacquire()
-            except LockError:
-                if self.lock.acquire(blocking=False):
-                    token = self.lock.local.token
-                    log.warning("the turn lease of %s lapsed; took it back",
-                                self.lock.name)  # fmt: skip
-                    continue
-                self._held = False
-                log.error("lost the turn lease of %s to another process (this"
-                          " process stalled)", self.lock.name)  # fmt: skip
-                return
-            except redis.RedisError:
-                log.warning("could not renew the turn lease of %s", self.lock.name)
+            self._confirm()
+
+    def _confirm(self) -> bool:
+        """Extend the lease, or take it back if it lapsed and nobody else took it
+        (a new claim, with its own renewal); else it is lost."""
+        try:
+            self.lock.reacquire()
+        except LockError:
+            if self.lock.acquire(blocking=False):
+                log.warning("the turn lease of %s lapsed; took it back", self.lock.name)
+                self._hold()
+                return True
+            self._held = False
+            log.error(
+                "lost the turn lease of %s to another process (this process stalled)",
+                self.lock.name,
+            )
+            return False
+        except redis.RedisError:  # cannot tell: keep going, the next renewal sees
+            log.warning("could not renew the turn lease of %s", self.lock.name)
+            return True
+        self._renewed_at = time.monotonic()
+        return True
 
     def release(self) -> None:
         """Stop being the room's worker."""
@@ -506,8 +522,15 @@ class RedisLease:
         return self._held or self.lock.locked()
 
     def held_here(self) -> bool:
-        """Tell whether this process runs the room's turns."""
-        return self._held
+        """Tell whether this process runs the room's turns.  After a silence
+        longer than a renewal (a stall: the renewal has not run yet), it asks
+        Redis before answering, so a process that wakes says nothing more in a
+        room another process took over."""
+        if not self._held:
+            return False
+        if time.monotonic() - self._renewed_at < RENEW_S * 1.5:
+            return True
+        return self._confirm()
 
 
 class RedisBusy:

@@ -265,6 +265,7 @@ class TurnRunner:
         at = _js_length(turn.partial.get(message_id, ""))
         turn.partial[message_id] = turn.partial.get(message_id, "") + text
         room.busy.delta(message_id, text)
+        _still_ours(room)  # again: a stall may have hit while Redis answered
         self.emitter.ai_delta(room.name, message_id, text, at)
         for sink in sinks:
             sink.put("delta", {"id": message_id, "text": text})
