@@ -18,5 +18,9 @@ def on_starting(server) -> None:
     """Raise the soft open-file limit to the hard limit; the worker inherits it."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    server.log.info("open-file limit: %s", max(soft, hard))
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:  # a platform cap below the hard limit
+            server.log.warning("could not raise the open-file limit: %s", exc)
+    server.log.info("open-file limit: %s", soft)
