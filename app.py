@@ -32,6 +32,7 @@ from assistant.setup import init_assistant
 from config import Config
 from config import ConfigError
 from config import check_config
+from ops.file_limit import raise_file_limit
 from ops.logs import init_logging
 from ops.logs import log_wsgi_errors
 from ops.proxy import init_proxy
@@ -136,39 +137,11 @@ def create_app(config: Mapping | None = None, *, assistant=None) -> Flask:
     return app
 
 
-# eventlet's WSGI server's connection cap here (``max_size``), and what
-# ``raise_file_limit`` needs for it: a descriptor per connection, and some spare
-# for the listener, the store, logs and outgoing requests.
+# eventlet's WSGI server's connection cap here (``max_size``), and the open-file
+# limit it needs: a descriptor per connection, and some spare for the listener,
+# the store, logs and outgoing requests.
 MAX_CONNECTIONS = 10_000
 SPARE_FILES = 100
-
-
-def raise_file_limit() -> int:
-    """Raise this process's soft limit on open files to its hard limit; return it.
-
-    Each connection holds a file descriptor, and the usual soft limit (1,024)
-    would refuse connections long before ``MAX_CONNECTIONS``.  Only the hard
-    limit needs an administrator (``ulimit -Hn``, systemd's ``LimitNOFILE``);
-    below what ``MAX_CONNECTIONS`` needs, say so once at start.
-    """
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        except (ValueError, OSError) as exc:  # a platform cap below the hard limit
-            log.warning("could not raise the open-file limit to %s: %s", hard, exc)
-    if soft != resource.RLIM_INFINITY and soft < MAX_CONNECTIONS + SPARE_FILES:
-        log.warning(
-            "the open-file limit is %s, so about %s connections fit; raise the hard "
-            "limit (ulimit -Hn, systemd LimitNOFILE) for %s",
-            soft,
-            max(soft - SPARE_FILES, 0),
-            MAX_CONNECTIONS,
-        )
-    return soft
 
 
 def listen(host: str, port: int):
@@ -238,5 +211,5 @@ if __name__ == "__main__":
         init_logging()
         log.error("configuration error: %s", exc)
         sys.exit(2)
-    raise_file_limit()
+    raise_file_limit(log, MAX_CONNECTIONS + SPARE_FILES)
     serve(application)

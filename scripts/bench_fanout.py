@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -47,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR = ROOT / "scripts" / "node_ref"
 sys.path.insert(0, str(ROOT))
 
+from ops.file_limit import raise_file_limit  # noqa: E402
 from tests.live_server import CLEAN_ENV  # noqa: E402
 from tests.live_server import free_port  # noqa: E402
 from tests.live_server import stop_process  # noqa: E402
@@ -76,12 +76,6 @@ class Scenario:
     rooms: int
     rate: float
     seconds: float
-
-
-def raise_file_limit() -> None:
-    """Raise this process's open-file limit to its hard limit (children inherit)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def ensure_node_packages() -> None:
