@@ -71,6 +71,29 @@ def stop_process(process: subprocess.Popen | None) -> None:
             process.wait()
 
 
+def start_refused(tmp_path: Path, **settings: str) -> str:
+    """Run ``python app.py`` with ``settings``; return its error output, after
+    checking it stopped with exit code 2 (a setting it refuses) and no traceback."""
+    env = {
+        **CLEAN_ENV,
+        "PATH": "/usr/bin:/bin",
+        "ENGINE_DB": str(tmp_path / "db.sqlite3"),
+        "PORT": str(free_port()),
+        **settings,
+    }
+    done = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    return done.stderr
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as probe:

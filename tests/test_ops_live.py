@@ -4,8 +4,6 @@ start-up refusals, and eventlet's debug mode."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import socketio
@@ -14,9 +12,8 @@ import websocket
 import app as app_module
 from tests.conftest import TEST_CONFIG
 from tests.conftest import wait_for
-from tests.live_server import CLEAN_ENV
-from tests.live_server import ROOT
 from tests.live_server import LiveServer
+from tests.live_server import start_refused
 from tests.test_live_process import complete_a_turn
 
 
@@ -54,25 +51,8 @@ def test_people_leaving_leave_no_shutdown_noise_in_the_log(tmp_path, gunicorn):
 
 
 def test_a_base_url_without_a_scheme_stops_the_server_with_one_clear_line(tmp_path):
-    env = {
-        **CLEAN_ENV,
-        "PATH": "/usr/bin:/bin",
-        "MODEL_BASE_URL": "127.0.0.1:11434/v1",
-        "ENGINE_DB": str(tmp_path / "db.sqlite3"),
-    }
-    done = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 2
-    assert "MODEL_BASE_URL='127.0.0.1:11434/v1' has no http:// or https://" in (
-        done.stderr
-    )
-    assert "Traceback" not in done.stderr
+    error = start_refused(tmp_path, MODEL_BASE_URL="127.0.0.1:11434/v1")
+    assert "MODEL_BASE_URL='127.0.0.1:11434/v1' has no http:// or https://" in error
 
 
 def test_python_app_py_serves_with_eventlet_debug_off(monkeypatch, make_app):

@@ -3,42 +3,15 @@ refusal is one line naming the setting to fix, and exit code 2."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from ops.readiness import redis_check
-from tests.live_server import CLEAN_ENV
-from tests.live_server import ROOT
 from tests.live_server import free_port
+from tests.live_server import start_refused
 
 pytest_plugins = ["pg_fixtures"]
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def start_refused(tmp_path, **settings: str) -> str:
-    """Run ``python app.py`` with ``settings``; return its error output, after
-    checking it stopped with exit code 2 and no traceback."""
-    env = {
-        **CLEAN_ENV,
-        "PATH": "/usr/bin:/bin",
-        "ENGINE_DB": str(tmp_path / "db.sqlite3"),
-        "PORT": str(free_port()),
-        **settings,
-    }
-    done = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr
-    return done.stderr
 
 
 def test_redis_without_a_database_url_is_refused(tmp_path):
