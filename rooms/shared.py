@@ -109,9 +109,9 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def member_from(raw: str | bytes) -> Member:
-    """Read a member written by ``RedisMembers``."""
-    data = json.loads(raw)
+def member_from(raw: str | bytes | dict) -> Member:
+    """Read a member written by ``RedisMembers`` (its JSON, or that decoded)."""
+    data = raw if isinstance(raw, dict) else json.loads(raw)
     return Member(
         data["sid"],
         data["user_id"],
@@ -180,7 +180,7 @@ class RedisMembers(MutableMapping[str, Member]):
 
     def values(self) -> list[Member]:  # type: ignore[override]
         """Return the members in order of arrival (one Redis call)."""
-        return [member_from(_dump(entry)) for entry in self._entries()]
+        return [member_from(entry) for entry in self._entries()]
 
     def items(self) -> list[tuple[str, Member]]:  # type: ignore[override]
         """Return (sid, member) pairs in order of arrival (one Redis call)."""
