@@ -195,9 +195,11 @@ class ThreadDirectory:
         """Mark the turn of ``room`` over."""
         self._write("DELETE FROM open_turns WHERE room = ?", (room,))
 
-    def open_turns(self) -> list[tuple[str, str, dict]]:
-        """Return the turns left in progress: ``(room, thread_id, turn)``."""
-        rows = self._all("SELECT room, thread_id, data FROM open_turns")
+    def open_turns(self, room: str | None = None) -> list[tuple[str, str, dict]]:
+        """Return the turns left in progress: ``(room, thread_id, turn)``; of one
+        room only, when given (its primary key)."""
+        sql = "SELECT room, thread_id, data FROM open_turns"
+        rows = self._all(sql + " WHERE room = ?", (room,)) if room else self._all(sql)
         return [(room, thread_id, json.loads(data)) for room, thread_id, data in rows]
 
 

@@ -97,9 +97,8 @@ class RoomRecord:
             sink.close()
         self.emitter.message(room.name, line)
         self.emitter.ai_end(room.name, TurnEnd(turn=busy.number, status="interrupted"))
-        for room_name, thread_id, turn in self.directory.open_turns():
-            if room_name == room.name:
-                self._close_interrupted(room_name, thread_id, turn, line)
+        for room_name, thread_id, turn in self.directory.open_turns(room.name):
+            self._close_interrupted(room_name, thread_id, turn, line)
         log.warning(
             "room %s: turn %s was interrupted: its process stopped",
             room.name,
