@@ -83,15 +83,22 @@ def test_a_retrieve_without_prefer_is_answered_at_once(client, gated):
     assert "preference-applied" not in headers
 
 
-def test_a_waiting_retrieve_answers_when_the_run_completes(client, gated, gated_engine):
-    thread, run = start_run(client, gated)
-    answers = []
+def held_retrieve(client, thread, run, engine) -> tuple[threading.Thread, list]:
+    """Start a ``retrieve`` asking to wait, in a thread; return once the engine
+    holds it, with the list its answer will be put in."""
+    answers: list = []
     waiter = threading.Thread(
         target=lambda: answers.append(retrieve(client, thread, run, Prefer="wait=30"))
     )
     waiter.start()
+    wait_until(lambda: run.id in engine.runner._watchers)
+    return waiter, answers
+
+
+def test_a_waiting_retrieve_answers_when_the_run_completes(client, gated, gated_engine):
+    thread, run = start_run(client, gated)
+    waiter, answers = held_retrieve(client, thread, run, gated_engine)
     # The request is in, held: the run is still being written.
-    wait_until(lambda: run.id in gated_engine.runner._watchers)
     assert not answers
     gated.gate.set()
     waiter.join(10)
@@ -120,12 +127,7 @@ def test_a_waiting_retrieve_answers_at_its_bound_if_the_run_goes_on(client, gate
 
 def test_a_waiting_retrieve_answers_a_cancel(client, gated, gated_engine):
     thread, run = start_run(client, gated)
-    answers = []
-    waiter = threading.Thread(
-        target=lambda: answers.append(retrieve(client, thread, run, Prefer="wait=30"))
-    )
-    waiter.start()
-    wait_until(lambda: run.id in gated_engine.runner._watchers)
+    waiter, answers = held_retrieve(client, thread, run, gated_engine)
     client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
     gated.gate.set()  # the model yields once more and sees the cancel
     waiter.join(10)
